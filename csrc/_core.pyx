@@ -1,0 +1,11 @@
+# cython: language_level=3, embedsignature=True, boundscheck=False, wraparound=False, autotestdict=False
+"""sysvkit._core: thin wrappers over the System V IPC system calls.
+
+Private; its public face is ``sysvkit.lowlevel``.  Shaped like the system
+calls: ints in; ints, bytes and tuples out; OSError with errno on failure.
+"""
+
+include "_errors.pxi"
+include "_shm.pxi"
+include "_msg.pxi"
+include "_sem.pxi"

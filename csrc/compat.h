@@ -1,0 +1,160 @@
+/* Platform gaps for sysvkit's core: union semun, *_STAT_ANY on old headers,
+ * and the per-thread timer that bounds msgsnd/msgrcv, which have no timeout.
+ */
+#ifndef SYSVKIT_COMPAT_H
+#define SYSVKIT_COMPAT_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+
+/* The caller of semctl(2) defines this union (see the man page). */
+union sysvkit_semun {
+    int val;
+    struct semid_ds *buf;
+    unsigned short *array;
+    struct seminfo *__buf;
+};
+
+#ifndef SHM_STAT_ANY
+#define SHM_STAT_ANY 15
+#endif
+#ifndef MSG_STAT_ANY
+#define MSG_STAT_ANY 13
+#endif
+#ifndef SEM_STAT_ANY
+#define SEM_STAT_ANY 20
+#endif
+#ifndef MSG_COPY
+#define MSG_COPY 040000
+#endif
+#ifndef SHM_NORESERVE
+#define SHM_NORESERVE 010000
+#endif
+#ifndef SEMVMX
+#define SEMVMX 32767
+#endif
+
+/* glibc spells the key field of struct ipc_perm "__key". */
+#define sysvkit_perm_key(perm) ((perm).__key)
+
+static inline double sysvkit_monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static inline void sysvkit_to_timespec(double seconds, struct timespec *ts)
+{
+    if (seconds < 0) seconds = 0;
+    ts->tv_sec = (time_t)seconds;
+    ts->tv_nsec = (long)((seconds - (double)ts->tv_sec) * 1e9);
+    if (ts->tv_nsec >= 1000000000L) { ts->tv_sec += 1; ts->tv_nsec -= 1000000000L; }
+    if (ts->tv_nsec < 0) ts->tv_nsec = 0;
+}
+
+/* ---- Timed msgsnd/msgrcv --------------------------------------------------
+ * A POSIX timer aimed at the calling thread (SIGEV_THREAD_ID) delivers a
+ * real-time signal at the deadline; its handler does nothing, so the blocked
+ * System V call fails with EINTR (these calls are never restarted, whatever
+ * SA_RESTART says) and the caller sees that its deadline has passed.  The
+ * timer repeats every millisecond after the deadline, which closes the race
+ * in which the first expiry lands just before the thread enters the call.
+ * The handler is installed with SA_RESTART, so a late expiry cannot break an
+ * unrelated call.  The signal is the highest real-time signal whose
+ * disposition was still the default, so the program's own handlers are left
+ * alone; it is chosen once, under the GIL.
+ */
+static int sysvkit_timer_signo = 0;
+
+static void sysvkit_timer_handler(int signo) { (void)signo; }
+
+static int sysvkit_timer_signal(void)
+{
+    int s;
+    if (sysvkit_timer_signo > 0)
+        return sysvkit_timer_signo;
+    for (s = SIGRTMAX; s >= SIGRTMIN; s--) {
+        struct sigaction old, sa;
+        if (sigaction(s, NULL, &old) != 0)
+            continue;
+        if ((old.sa_flags & SA_SIGINFO) || old.sa_handler != SIG_DFL)
+            continue;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = sysvkit_timer_handler;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = SA_RESTART;
+        if (sigaction(s, &sa, NULL) == 0) {
+            sysvkit_timer_signo = s;
+            return s;
+        }
+    }
+    errno = EAGAIN;
+    return -1;
+}
+
+typedef struct {
+    timer_t id;
+    sigset_t oldmask;
+    int active;
+} sysvkit_timer;
+
+/* Arm a timer that interrupts this thread at the absolute CLOCK_MONOTONIC
+ * deadline.  Returns 0, or -1 with errno set. */
+static int sysvkit_timer_start(sysvkit_timer *t, double deadline)
+{
+    struct sigevent sev;
+    struct itimerspec its;
+    sigset_t set;
+    int signo = sysvkit_timer_signal();
+
+    t->active = 0;
+    if (signo < 0)
+        return -1;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = signo;
+    sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+    if (timer_create(CLOCK_MONOTONIC, &sev, &t->id) != 0)
+        return -1;
+    sysvkit_to_timespec(deadline, &its.it_value);
+    if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+        its.it_value.tv_nsec = 1;
+    its.it_interval.tv_sec = 0;
+    its.it_interval.tv_nsec = 1000000L;
+    if (timer_settime(t->id, TIMER_ABSTIME, &its, NULL) != 0) {
+        int err = errno;
+        timer_delete(t->id);
+        errno = err;
+        return -1;
+    }
+    sigemptyset(&set);
+    sigaddset(&set, signo);
+    pthread_sigmask(SIG_UNBLOCK, &set, &t->oldmask);
+    t->active = 1;
+    return 0;
+}
+
+static void sysvkit_timer_stop(sysvkit_timer *t)
+{
+    if (!t->active)
+        return;
+    timer_delete(t->id);
+    pthread_sigmask(SIG_SETMASK, &t->oldmask, NULL);
+    t->active = 0;
+}
+
+#endif /* SYSVKIT_COMPAT_H */

@@ -1,0 +1,181 @@
+# Declarations of the System V IPC interface, one block per system header,
+# in the style of Cython's own posix/*.pxd.
+
+from posix.types cimport pid_t, uid_t, gid_t, mode_t, time_t
+
+
+cdef extern from "<sys/types.h>" nogil:
+    ctypedef int key_t
+
+
+cdef extern from "<sys/ipc.h>" nogil:
+    struct ipc_perm:
+        uid_t uid
+        gid_t gid
+        uid_t cuid
+        gid_t cgid
+        mode_t mode
+
+    enum:
+        IPC_PRIVATE
+        IPC_CREAT
+        IPC_EXCL
+        IPC_NOWAIT
+        IPC_RMID
+        IPC_SET
+        IPC_STAT
+        IPC_INFO
+
+    key_t ftok(const char *pathname, int proj_id)
+
+
+cdef extern from "<sys/shm.h>" nogil:
+    struct shmid_ds:
+        ipc_perm shm_perm
+        size_t shm_segsz
+        time_t shm_atime
+        time_t shm_dtime
+        time_t shm_ctime
+        pid_t shm_cpid
+        pid_t shm_lpid
+        unsigned long shm_nattch
+
+    struct shminfo:
+        unsigned long shmmax
+        unsigned long shmmin
+        unsigned long shmmni
+        unsigned long shmseg
+        unsigned long shmall
+
+    struct shm_info:
+        int used_ids
+        unsigned long shm_tot
+        unsigned long shm_rss
+        unsigned long shm_swp
+        unsigned long swap_attempts
+        unsigned long swap_successes
+
+    enum:
+        SHM_RDONLY
+        SHM_RND
+        SHM_REMAP
+        SHM_EXEC
+        SHM_LOCK
+        SHM_UNLOCK
+        SHM_STAT
+        SHM_INFO
+        SHM_DEST
+        SHM_LOCKED
+        SHM_HUGETLB
+
+    int shmget(key_t key, size_t size, int shmflg)
+    void *shmat(int shmid, const void *shmaddr, int shmflg)
+    int shmdt(const void *shmaddr)
+    int shmctl(int shmid, int cmd, shmid_ds *buf)
+
+
+cdef extern from "<sys/msg.h>" nogil:
+    struct msqid_ds:
+        ipc_perm msg_perm
+        time_t msg_stime
+        time_t msg_rtime
+        time_t msg_ctime
+        unsigned long msg_cbytes
+        unsigned long msg_qnum
+        unsigned long msg_qbytes
+        pid_t msg_lspid
+        pid_t msg_lrpid
+
+    struct msginfo:
+        int msgpool
+        int msgmap
+        int msgmax
+        int msgmnb
+        int msgmni
+        int msgssz
+        int msgtql
+        unsigned short msgseg
+
+    enum:
+        MSG_NOERROR
+        MSG_EXCEPT
+        MSG_STAT
+        MSG_INFO
+
+    int msgget(key_t key, int msgflg)
+    int msgsnd(int msqid, const void *msgp, size_t msgsz, int msgflg)
+    ssize_t msgrcv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgflg)
+    int msgctl(int msqid, int cmd, msqid_ds *buf)
+
+
+cdef extern from "<sys/sem.h>" nogil:
+    struct semid_ds:
+        ipc_perm sem_perm
+        time_t sem_otime
+        time_t sem_ctime
+        unsigned long sem_nsems
+
+    struct seminfo:
+        int semmap
+        int semmni
+        int semmns
+        int semmnu
+        int semmsl
+        int semopm
+        int semume
+        int semusz
+        int semvmx
+        int semaem
+
+    struct sembuf:
+        unsigned short sem_num
+        short sem_op
+        short sem_flg
+
+    enum:
+        SEM_UNDO
+        GETPID
+        GETVAL
+        GETALL
+        GETNCNT
+        GETZCNT
+        SETVAL
+        SETALL
+        SEM_STAT
+        SEM_INFO
+
+    int semget(key_t key, int nsems, int semflg)
+    int semop(int semid, sembuf *sops, size_t nsops)
+    int semtimedop(int semid, sembuf *sops, size_t nsops, const timespec *timeout)
+    int semctl(int semid, int semnum, int cmd, ...)
+
+
+cdef extern from "<time.h>" nogil:
+    struct timespec:
+        time_t tv_sec
+        long tv_nsec
+
+
+cdef extern from "compat.h" nogil:
+    union sysvkit_semun:
+        int val
+        semid_ds *buf
+        unsigned short *array
+        seminfo *__buf
+
+    enum:
+        SHM_STAT_ANY
+        MSG_STAT_ANY
+        SEM_STAT_ANY
+        MSG_COPY
+        SHM_NORESERVE
+        SEMVMX
+
+    ctypedef struct sysvkit_timer:
+        pass
+
+    key_t sysvkit_perm_key(ipc_perm perm)
+    double sysvkit_monotonic()
+    void sysvkit_to_timespec(double seconds, timespec *ts)
+    int sysvkit_timer_start(sysvkit_timer *t, double deadline)
+    void sysvkit_timer_stop(sysvkit_timer *t)

@@ -1,0 +1,141 @@
+"""Fixtures that own every kernel object a test makes.
+
+- ``ipc``: keys from files under tmp_path, and a registry of every object a
+  test makes (``ipc.track(obj)`` / ``ipc.track_id(kind, id)``), removed at
+  teardown even when the test fails, ignoring "already gone".
+- ``run_py``: run Python code in a fresh interpreter (the installed
+  sysvkit), asserting that it was not killed by a signal.
+- A session guard that fails the run if the suite left any IPC object behind.
+"""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Set, Tuple
+
+import pytest
+
+from sysvkit import lowlevel as ll
+
+KINDS = ("shm", "msg", "sem")
+
+
+def ipc_ids() -> Dict[str, Set[int]]:
+    """The ids of every IPC object in this namespace, by kind."""
+    ids: Dict[str, Set[int]] = {}
+    for kind in KINDS:
+        with open("/proc/sysvipc/%s" % kind) as f:
+            next(f)
+            ids[kind] = {int(line.split()[1]) for line in f if line.strip()}
+    return ids
+
+
+def remove_id(kind: str, ident: int) -> None:
+    """Remove an object by kind and id; nothing if it is already gone."""
+    try:
+        if kind == "shm":
+            ll.shmctl(ident, ll.IPC_RMID)
+        elif kind == "msg":
+            ll.msgctl(ident, ll.IPC_RMID)
+        else:
+            ll.semctl(ident, 0, ll.IPC_RMID)
+    except OSError:
+        pass
+
+
+class IPCRegistry:
+    """Keys for a test, and every object it made, removed at teardown."""
+
+    _proj = itertools.count(1)
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self._objects: List[Any] = []
+        self._ids: List[Tuple[str, int]] = []
+        self._n = itertools.count()
+
+    def path(self) -> Tuple[str, int]:
+        """A fresh (path, proj_id) pair naming a key nobody else uses."""
+        p = self.tmp_path / ("ipc-key-%d" % next(self._n))
+        p.touch()
+        return str(p), 1 + next(self._proj) % 255
+
+    def key(self) -> int:
+        """A fresh key (from a new file under tmp_path)."""
+        path, proj = self.path()
+        return ll.ftok(path, proj)
+
+    def track(self, obj: Any) -> Any:
+        """Remove this sysvkit object at teardown; returns it."""
+        self._objects.append(obj)
+        return obj
+
+    def track_id(self, kind: str, ident: int) -> int:
+        """Remove the object of this kind ("shm", "msg", "sem") and id at teardown."""
+        assert kind in KINDS
+        self._ids.append((kind, ident))
+        return ident
+
+    def new(self, cls: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Construct a sysvkit object and track it."""
+        return self.track(cls(*args, **kwargs))
+
+    def cleanup(self) -> None:
+        for obj in reversed(self._objects):
+            for meth in ("close", "remove"):
+                try:
+                    getattr(obj, meth)()
+                except (OSError, ValueError, BufferError, RuntimeError):
+                    pass
+        for kind, ident in self._ids:
+            remove_id(kind, ident)
+
+
+@pytest.fixture
+def ipc(tmp_path: Path) -> Iterator[IPCRegistry]:
+    reg = IPCRegistry(tmp_path)
+    try:
+        yield reg
+    finally:
+        reg.cleanup()
+
+
+def _run_py(code: str, *args: str, timeout: float = 60, check: bool = True,
+            **kwargs: Any) -> "subprocess.CompletedProcess[str]":
+    """Run ``code`` in a fresh interpreter; fail if a signal killed it."""
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        capture_output=True, text=True, timeout=timeout, **kwargs)
+    assert proc.returncode >= 0, "child killed by signal %d\nstdout: %s\nstderr: %s" % (
+        -proc.returncode, proc.stdout, proc.stderr)
+    if check:
+        assert proc.returncode == 0, "child failed (%d)\nstdout: %s\nstderr: %s" % (
+            proc.returncode, proc.stdout, proc.stderr)
+    return proc
+
+
+@pytest.fixture
+def run_py() -> Callable[..., "subprocess.CompletedProcess[str]"]:
+    return _run_py
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_ipc_left_behind() -> Iterator[None]:
+    """Fail the run if the suite leaves any IPC object behind."""
+    before = ipc_ids()
+    yield
+    after = ipc_ids()
+    left = {kind: sorted(after[kind] - before[kind]) for kind in KINDS}
+    left = {kind: ids for kind, ids in left.items() if ids}
+    for kind, ids in left.items():
+        for ident in ids:
+            remove_id(kind, ident)
+    assert not left, "the test suite left IPC objects behind (now removed): %r" % left
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: a test that takes seconds")
