@@ -1,0 +1,1 @@
+# MessageQueue hot path: a cdef base class whose send/receive are C methods.
