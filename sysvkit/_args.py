@@ -13,21 +13,18 @@ from typing import Optional
 
 def check_int(value: object, name: str, lo: Optional[int] = None, hi: Optional[int] = None) -> int:
     """``value`` as an int in lo..hi (bool is refused, as a likely mistake)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        try:
-            if isinstance(value, bool):
-                raise TypeError
-            value = operator.index(value)  # numpy ints and the like
-        except TypeError:
-            raise TypeError("%s must be an int, not %s" % (name, type(value).__name__)) from None
-    assert isinstance(value, int)
-    if lo is not None and value < lo or hi is not None and value > hi:
+    if isinstance(value, bool) or not hasattr(type(value), "__index__"):
+        raise TypeError("%s must be an int, not %s" % (name, type(value).__name__))
+    number = operator.index(value)  # type: ignore[arg-type]  # numpy ints and the like
+    if lo is not None and number < lo:
         if hi is None:
-            raise ValueError("%s must be >= %d, got %d" % (name, lo, value))
+            raise ValueError("%s must be >= %d, got %d" % (name, lo, number))
+        raise ValueError("%s must be in %d..%d, got %d" % (name, lo, hi, number))
+    if hi is not None and number > hi:
         if lo is None:
-            raise ValueError("%s must be <= %d, got %d" % (name, hi, value))
-        raise ValueError("%s must be in %d..%d, got %d" % (name, lo, hi, value))
-    return int(value)
+            raise ValueError("%s must be <= %d, got %d" % (name, hi, number))
+        raise ValueError("%s must be in %d..%d, got %d" % (name, lo, hi, number))
+    return int(number)
 
 
 def check_timeout(timeout: object, name: str = "timeout") -> Optional[float]:
@@ -35,6 +32,9 @@ def check_timeout(timeout: object, name: str = "timeout") -> Optional[float]:
     if timeout is None:
         return None
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        if isinstance(timeout, (str, bytes, bytearray)):   # float("1") would accept them
+            raise TypeError("%s must be a number of seconds or None, not %s"
+                            % (name, type(timeout).__name__))
         try:
             timeout = float(timeout)  # type: ignore[arg-type]
         except (TypeError, ValueError):

@@ -27,7 +27,7 @@ def ftok(path: StrPath, proj_id: int) -> int:
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise TypeError("path must be str, bytes or os.PathLike, not %s" % type(path).__name__)
     proj = check_int(proj_id, "proj_id", 1, 255)
-    return _core.ftok(path, proj)  # type: ignore[no-any-return]
+    return _core.ftok(path, proj)
 
 
 def normalize_key(key: object) -> int:
