@@ -169,8 +169,14 @@ cdef class Attachment:
                 raise ValueError("cannot write %d bytes at offset %d into a %d-byte segment"
                                  % (n, offset, self._size))
             if n > 65536:
-                with nogil:
-                    memcpy(self._addr + offset, src.buf, n)
+                # Count the copy as an export while the GIL is released, so
+                # that detach() from another thread is refused meanwhile.
+                self._exports += 1
+                try:
+                    with nogil:
+                        memcpy(self._addr + offset, src.buf, n)
+                finally:
+                    self._exports -= 1
             else:
                 memcpy(self._addr + offset, src.buf, n)
         finally:

@@ -76,7 +76,8 @@ static inline void sysvkit_to_timespec(double seconds, struct timespec *ts)
  * The handler is installed with SA_RESTART, so a late expiry cannot break an
  * unrelated call.  The signal is the highest real-time signal whose
  * disposition was still the default, so the program's own handlers are left
- * alone; it is chosen once, under the GIL.
+ * alone; it is chosen under the GIL, and chosen again if the program later
+ * installs a handler of its own on it.
  */
 static int sysvkit_timer_signo = 0;
 
@@ -85,8 +86,16 @@ static void sysvkit_timer_handler(int signo) { (void)signo; }
 static int sysvkit_timer_signal(void)
 {
     int s;
-    if (sysvkit_timer_signo > 0)
-        return sysvkit_timer_signo;
+    if (sysvkit_timer_signo > 0) {
+        struct sigaction cur;
+        if (sigaction(sysvkit_timer_signo, NULL, &cur) == 0
+                && !(cur.sa_flags & SA_SIGINFO)
+                && cur.sa_handler == sysvkit_timer_handler)
+            return sysvkit_timer_signo;
+        /* The program has since installed its own handler there: leave
+         * that signal to it and pick another. */
+        sysvkit_timer_signo = 0;
+    }
     for (s = SIGRTMAX; s >= SIGRTMIN; s--) {
         struct sigaction old, sa;
         if (sigaction(s, NULL, &old) != 0)
