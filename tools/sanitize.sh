@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Run the test suite once under AddressSanitizer (the extension built with
+# -fsanitize=address, libasan preloaded into a normal interpreter) and once
+# under Python's debug allocator (PYTHONMALLOC=debug).  Optional in CI: it
+# takes a few minutes and needs gcc's libasan.
+#
+#   bash tools/sanitize.sh [pytest args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+python -m venv "$work/venv"
+# shellcheck disable=SC1091
+. "$work/venv/bin/activate"
+libasan=$(gcc -print-file-name=libasan.so)
+
+echo "== build with AddressSanitizer"
+CFLAGS="-fsanitize=address -fno-omit-frame-pointer -O1 -g" LDFLAGS="-fsanitize=address" \
+    pip install -q ".[test]" 2>&1 | grep -v "Running pip as" || true
+
+cd "$work"   # import the installed build, not the source tree
+echo "== pytest under AddressSanitizer"
+LD_PRELOAD="$libasan" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 PYTHONMALLOC=malloc \
+    python -m pytest -q -p no:cacheprovider --import-mode=importlib \
+    --rootdir "$OLDPWD" "$OLDPWD/tests" "$@"
+
+echo "== pytest under the debug allocator"
+PYTHONMALLOC=debug python -X dev -m pytest -q -p no:cacheprovider --import-mode=importlib \
+    --rootdir "$OLDPWD" "$OLDPWD/tests" "$@"
