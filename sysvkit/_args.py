@@ -32,7 +32,7 @@ def check_timeout(timeout: object, name: str = "timeout") -> Optional[float]:
     if timeout is None:
         return None
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        if isinstance(timeout, (str, bytes, bytearray)):   # float("1") would accept them
+        if isinstance(timeout, (bool, str, bytes, bytearray)):   # float() accepts these
             raise TypeError("%s must be a number of seconds or None, not %s"
                             % (name, type(timeout).__name__))
         try:
