@@ -21,4 +21,14 @@ from ._core import (  # noqa: F401
     shmat, shmctl, shmdt, shmget,
 )
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+# Spelled out (not computed) so that type checkers see the re-exports.
+__all__ = [
+    "Attachment", "GETALL", "GETNCNT", "GETPID", "GETVAL", "GETZCNT", "IPC_CREAT",
+    "IPC_EXCL", "IPC_INFO", "IPC_NOWAIT", "IPC_PRIVATE", "IPC_RMID", "IPC_SET",
+    "IPC_STAT", "MSG_COPY", "MSG_EXCEPT", "MSG_INFO", "MSG_NOERROR", "MSG_STAT",
+    "MSG_STAT_ANY", "RemovedError", "SEMVMX", "SEM_INFO", "SEM_STAT", "SEM_STAT_ANY",
+    "SEM_UNDO", "SETALL", "SETVAL", "SHM_DEST", "SHM_EXEC", "SHM_HUGETLB", "SHM_INFO",
+    "SHM_LOCK", "SHM_LOCKED", "SHM_NORESERVE", "SHM_RDONLY", "SHM_RND", "SHM_STAT",
+    "SHM_STAT_ANY", "SHM_UNLOCK", "ftok", "monotonic", "msgctl", "msgget", "msgrcv",
+    "msgsnd", "semctl", "semget", "semop", "shmat", "shmctl", "shmdt", "shmget",
+]
