@@ -118,6 +118,7 @@ static int sysvkit_timer_signal(void)
 typedef struct {
     timer_t id;
     sigset_t oldmask;
+    pid_t pid;      /* the process that owns the timer (not inherited by fork) */
     int active;
 } sysvkit_timer;
 
@@ -153,6 +154,7 @@ static int sysvkit_timer_start(sysvkit_timer *t, double deadline)
     sigemptyset(&set);
     sigaddset(&set, signo);
     pthread_sigmask(SIG_UNBLOCK, &set, &t->oldmask);
+    t->pid = getpid();
     t->active = 1;
     return 0;
 }
@@ -161,9 +163,19 @@ static void sysvkit_timer_stop(sysvkit_timer *t)
 {
     if (!t->active)
         return;
-    timer_delete(t->id);
+    /* After a fork (by a signal handler that ran during the wait), the id
+     * names nothing of ours in the child: leave it alone. */
+    if (getpid() == t->pid)
+        timer_delete(t->id);
     pthread_sigmask(SIG_SETMASK, &t->oldmask, NULL);
     t->active = 0;
+}
+
+/* True if this process is a child forked while the timer was armed: fork
+ * does not copy timers, so the wait must arm a new one or never time out. */
+static int sysvkit_timer_forked(const sysvkit_timer *t)
+{
+    return t->active && getpid() != t->pid;
 }
 
 #endif /* SYSVKIT_COMPAT_H */
