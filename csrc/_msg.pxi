@@ -4,6 +4,9 @@ from libc.stdlib cimport malloc, free
 from libc.errno cimport ENOMSG
 from cpython.bytes cimport PyBytes_Check, PyBytes_AS_STRING, PyBytes_GET_SIZE
 
+cdef extern from "compat.h" nogil:
+    int sysvkit_timer_forked(const sysvkit_timer *t)
+
 cdef extern from *:
     """
     #define SYSVKIT_STACK_MSG 8192
@@ -45,6 +48,79 @@ cdef int _start_timer(sysvkit_timer *timer, double deadline, int msqid) except -
     return 0
 
 
+cdef int _rearm_if_forked(sysvkit_timer *timer, double deadline, int msqid) except -1:
+    """A signal handler that ran during the wait forked, and this is the
+    child: it has no timer (fork does not copy them), so arm a new one."""
+    if sysvkit_timer_forked(timer):
+        sysvkit_timer_stop(timer)
+        _start_timer(timer, deadline, msqid)
+    return 0
+
+
+cdef int _msgsnd_wait(int msqid, sysvkit_msgbuf *msg, Py_ssize_t n, int flags,
+                      bint timed, double deadline) except -1:
+    """msgsnd(2) without the GIL: 0, or the errno it failed with (ETIMEDOUT
+    once the deadline passed).  EINTR runs the signal handlers (an exception
+    from one propagates) and retries (PEP 475); with ``timed`` (and without
+    IPC_NOWAIT) the thread's timer interrupts the call at the deadline."""
+    cdef int r, err = 0
+    cdef sysvkit_timer timer
+    if timed and not (flags & IPC_NOWAIT):
+        _start_timer(&timer, deadline, msqid)
+    else:
+        timed = False
+    try:
+        while True:
+            with nogil:
+                r = sysv.msgsnd(msqid, msg, n, flags)
+                if r == -1:
+                    err = errno
+            if r == 0:
+                return 0
+            if err != EINTR:
+                return err
+            if _after_eintr(timed, deadline):
+                return ETIMEDOUT
+            if timed:
+                _rearm_if_forked(&timer, deadline, msqid)
+    finally:
+        if timed:
+            sysvkit_timer_stop(&timer)
+
+
+cdef ssize_t _msgrcv_wait(int msqid, sysvkit_msgbuf *msg, Py_ssize_t size, long mtype,
+                          int flags, bint timed, double deadline, int *err) except -2:
+    """msgrcv(2) without the GIL: the length received, or -1 with ``*err``
+    set (ETIMEDOUT once the deadline passed).  EINTR and the timer as in
+    _msgsnd_wait."""
+    cdef ssize_t r
+    cdef int e = 0
+    cdef sysvkit_timer timer
+    if timed and not (flags & IPC_NOWAIT):
+        _start_timer(&timer, deadline, msqid)
+    else:
+        timed = False
+    try:
+        while True:
+            with nogil:
+                r = sysv.msgrcv(msqid, msg, size, mtype, flags)
+                if r == -1:
+                    e = errno
+            if r >= 0:
+                return r
+            if e != EINTR:
+                err[0] = e
+                return -1
+            if _after_eintr(timed, deadline):
+                err[0] = ETIMEDOUT
+                return -1
+            if timed:
+                _rearm_if_forked(&timer, deadline, msqid)
+    finally:
+        if timed:
+            sysvkit_timer_stop(&timer)
+
+
 def msgsnd(int msqid, data, long mtype, int flags=0, *, timeout=None):
     """msgsnd(2) of a bytes-like object with type ``mtype`` (>= 1).
 
@@ -55,10 +131,9 @@ def msgsnd(int msqid, data, long mtype, int flags=0, *, timeout=None):
     cdef sysvkit_stackmsg stackbuf
     cdef sysvkit_msgbuf *msg
     cdef Py_ssize_t n
-    cdef int r, err = 0
+    cdef int err = 0
     cdef double deadline = 0
     cdef bint timed
-    cdef sysvkit_timer timer
     if isinstance(data, str):
         raise TypeError("data must be a bytes-like object, not str")
     timed = parse_timeout(timeout, &deadline)
@@ -80,29 +155,13 @@ def msgsnd(int msqid, data, long mtype, int flags=0, *, timeout=None):
     finally:
         PyBuffer_Release(&src)
     try:
-        if timed and not (flags & IPC_NOWAIT):
-            _start_timer(&timer, deadline, msqid)
-        else:
-            timed = False
-        try:
-            while True:
-                with nogil:
-                    r = sysv.msgsnd(msqid, msg, n, flags)
-                    if r == -1:
-                        err = errno
-                if r == 0:
-                    return None
-                if err != EINTR:
-                    break
-                if _after_eintr(timed, deadline):
-                    raise_timeout("msgsnd", WHAT_ID, msqid)
-        finally:
-            if timed:
-                sysvkit_timer_stop(&timer)
+        err = _msgsnd_wait(msqid, msg, n, flags, timed, deadline)
     finally:
         if <void *>msg != <void *>&stackbuf:
             free(msg)
-    if err == EAGAIN and timeout is not None:
+    if err == 0:
+        return None
+    if err == ETIMEDOUT or (err == EAGAIN and timeout is not None):
         raise_timeout("msgsnd", WHAT_ID, msqid)
     raise_errno(err, "msgsnd", WHAT_ID, msqid)
 
@@ -121,7 +180,6 @@ def msgrcv(int msqid, Py_ssize_t maxsize, long mtype=0, int flags=0, *, timeout=
     cdef int err = 0
     cdef double deadline = 0
     cdef bint timed
-    cdef sysvkit_timer timer
     if maxsize < 0:
         raise ValueError("maxsize must be >= 0, got %d" % maxsize)
     timed = parse_timeout(timeout, &deadline)
@@ -136,29 +194,13 @@ def msgrcv(int msqid, Py_ssize_t maxsize, long mtype=0, int flags=0, *, timeout=
         if msg == NULL:
             raise MemoryError()
     try:
-        if timed and not (flags & IPC_NOWAIT):
-            _start_timer(&timer, deadline, msqid)
-        else:
-            timed = False
-        try:
-            while True:
-                with nogil:
-                    r = sysv.msgrcv(msqid, msg, maxsize, mtype, flags)
-                    if r == -1:
-                        err = errno
-                if r >= 0:
-                    return (PyBytes_FromStringAndSize(msg.mtext, r), msg.mtype)
-                if err != EINTR:
-                    break
-                if _after_eintr(timed, deadline):
-                    raise_timeout("msgrcv", WHAT_ID, msqid)
-        finally:
-            if timed:
-                sysvkit_timer_stop(&timer)
+        r = _msgrcv_wait(msqid, msg, maxsize, mtype, flags, timed, deadline, &err)
+        if r >= 0:
+            return (PyBytes_FromStringAndSize(msg.mtext, r), msg.mtype)
     finally:
         if <void *>msg != <void *>&stackbuf:
             free(msg)
-    if err == ENOMSG and timeout is not None:
+    if err == ETIMEDOUT or (err == ENOMSG and timeout is not None):
         raise_timeout("msgrcv", WHAT_ID, msqid)
     raise_errno(err, "msgrcv", WHAT_ID, msqid)
 
