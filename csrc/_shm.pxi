@@ -1,12 +1,20 @@
 # Shared memory: shmget, shmat/shmdt through an Attachment that owns the
 # mapping, shmctl.
 
-from cpython.buffer cimport PyBuffer_FillInfo, PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
-from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.buffer cimport (
+    PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE, PyBUF_FORMAT, PyBUF_ND,
+    PyBUF_STRIDES,
+)
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from cpython.exc cimport PyErr_WarnEx
-from libc.string cimport memcpy, memset
-
-import warnings as _warnings
+from libc.string cimport memcpy, memmove, memset
+from posix.mman cimport (
+    mmap, munmap, MAP_FAILED, MAP_FIXED, MAP_PRIVATE, MAP_ANONYMOUS, MAP_NORESERVE,
+    PROT_READ, PROT_WRITE,
+)
+from posix.unistd cimport sysconf, _SC_PAGESIZE
+cimport cython
 
 
 def shmget(key, size_t size, int flags):
@@ -67,7 +75,269 @@ def shmctl(int shmid, int cmd, arg=None):
     return r
 
 
-cdef class Attachment:
+cdef const char *_FORMAT_B = b"B"
+
+
+@cython.no_gc_clear   # __dealloc__ needs .seg, even when freed by the cycle collector
+@cython.final
+cdef class _Export:
+    """What every buffer of a segment holds (its ``obj``): one per export.
+
+    The segment counts these, not buffer releases, because numpy's
+    ``ndarray(buffer=memoryview)`` releases the buffer at once and keeps the
+    memoryview's ``obj`` instead: whoever holds a token pins the mapping.
+    """
+    cdef _Segment seg
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("cannot create sysvkit._core._Export instances")
+
+    def __reduce__(self):
+        raise TypeError("a shared memory buffer cannot be pickled; pickle the segment")
+
+    def __dealloc__(self):
+        if self.seg is not None:
+            self.seg._exports -= 1
+
+
+cdef class _Segment:
+    """Base of the attached-segment types: owns one shmat() mapping.
+
+    It lends the mapping through the buffer protocol and counts every
+    exported buffer (and every copy in progress without the GIL); detaching
+    is refused with BufferError while that count is not zero, and any use
+    after detach raises ValueError, so no Python code reaches unmapped
+    memory.  A mapping still attached when the object is collected is
+    detached then, with a ResourceWarning.  Subclassed by Attachment here
+    and by sysvkit.SharedMemory, which attach in place with _seg_attach().
+    """
+    cdef char *_addr
+    cdef Py_ssize_t _size
+    cdef bint _readonly
+    cdef Py_ssize_t _exports
+    cdef int _shmid
+    cdef Py_ssize_t _shape[1]
+    cdef Py_ssize_t _one[1]
+    cdef void *_hold           # the placeholder left where the segment was mapped
+    cdef size_t _hold_len
+
+    def __cinit__(self, *args, **kwargs):
+        self._addr = NULL
+        self._size = 0
+        self._exports = 0
+        self._shmid = -1
+        self._one[0] = 1
+        self._hold = NULL
+        self._hold_len = 0
+
+    cdef int _check(self) except -1:
+        if self._addr == NULL:
+            raise ValueError("operation on a detached (closed) shared memory segment")
+        return 0
+
+    cdef int _attach(self, int shmid, int flags) except -1:
+        cdef shmid_ds ds
+        cdef void *addr
+        cdef int r
+        if self._addr != NULL:
+            raise ValueError("already attached (id %d)" % self._shmid)
+        with nogil:
+            r = sysv.shmctl(shmid, IPC_STAT, &ds)
+        if r == -1:
+            raise_errno(errno, "shmat", WHAT_ID, shmid)
+        if ds.shm_segsz > <size_t>PY_SSIZE_T_MAX:
+            raise OverflowError("segment too large to map (id %d)" % shmid)
+        flags &= ~SHM_REMAP   # only meaningful with an address, which we never take
+        with nogil:
+            addr = sysv.shmat(shmid, NULL, flags)
+        if addr == <void *>-1:
+            raise_errno(errno, "shmat", WHAT_ID, shmid)
+        self._addr = <char *>addr
+        self._size = <Py_ssize_t>ds.shm_segsz
+        self._readonly = (flags & SHM_RDONLY) != 0
+        self._shmid = shmid
+        return 0
+
+    cdef int _detach(self) except -1:
+        cdef int r
+        if self._addr == NULL:
+            return 0
+        if self._exports > 0:
+            raise BufferError("cannot close: %d exported buffer(s) (memoryviews, arrays) or "
+                              "copies in progress still use the segment" % self._exports)
+        self._unmap()
+        return 0
+
+    cdef int _unmap(self) except -1:
+        """Detach, leaving a private zero-filled placeholder at the address.
+
+        Buffers are counted, but an array made with numpy.ndarray(buffer=shm)
+        holds the object without a buffer; it must never reach unmapped
+        memory.  mmap(MAP_FIXED) replaces the segment's mapping in one step
+        (unmapping a System V segment is what detaches it: nattch, dtime and
+        lpid change as with shmdt), so even a thread running without the GIL
+        finds memory there.  The placeholder costs address space only, and is
+        unmapped when the object is freed, when no array can refer to it.
+        """
+        cdef size_t page = <size_t>sysconf(_SC_PAGESIZE)
+        cdef size_t length = (<size_t>self._size + page - 1) // page * page
+        cdef void *p = mmap(self._addr, length, PROT_READ | PROT_WRITE,
+                            MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        if p == MAP_FAILED:
+            # A huge-page mapping is longer than the segment's size and cannot
+            # be split: shmdt it, then put the placeholder back if the address
+            # is still free.
+            if sysv.shmdt(self._addr) == -1:
+                raise_errno(errno, "shmdt", WHAT_ID, self._shmid)
+            p = mmap(self._addr, length, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+            if p != MAP_FAILED and p != <void *>self._addr:
+                munmap(p, length)
+                p = MAP_FAILED
+        if p != MAP_FAILED:
+            self._hold = p
+            self._hold_len = length
+        self._addr = NULL
+        return 0
+
+    def __getbuffer__(self, Py_buffer *view, int flags):
+        cdef _Export token
+        self._check()
+        if (flags & PyBUF_WRITABLE) and self._readonly:
+            raise BufferError("the segment is attached read-only")
+        token = _Export.__new__(_Export)
+        token.seg = self
+        self._exports += 1
+        view.obj = token
+        view.buf = self._addr
+        view.len = self._size
+        view.readonly = self._readonly
+        view.itemsize = 1
+        view.format = <char *>_FORMAT_B if flags & PyBUF_FORMAT else NULL
+        view.ndim = 1
+        self._shape[0] = self._size
+        view.shape = self._shape if flags & PyBUF_ND else NULL
+        view.strides = self._one if flags & PyBUF_STRIDES == PyBUF_STRIDES else NULL
+        view.suboffsets = NULL
+        view.internal = NULL
+
+    def __releasebuffer__(self, Py_buffer *view):
+        # Never called (the buffer's obj is its _Export token, which does the
+        # counting); defined so that numpy.frombuffer() sees a releasable
+        # buffer and keeps a memoryview rather than the bare object.
+        pass
+
+    cdef bytes _read(self, Py_ssize_t size, Py_ssize_t offset):
+        cdef bytes out
+        cdef char *dst
+        self._check()
+        if offset < 0 or offset > self._size:
+            raise ValueError("offset must be in 0..%d (the segment's size), got %d"
+                             % (self._size, offset))
+        if size == -1:
+            size = self._size - offset
+        elif size < 0:
+            raise ValueError("size must be >= 0, or -1 for the rest, got %d" % size)
+        elif size > self._size - offset:
+            raise ValueError("cannot read %d bytes at offset %d from a %d-byte segment"
+                             % (size, offset, self._size))
+        if size <= 65536:
+            return PyBytes_FromStringAndSize(self._addr + offset, size)
+        out = PyBytes_FromStringAndSize(NULL, size)
+        dst = PyBytes_AS_STRING(out)
+        # Count the copy as an export while the GIL is released, so that
+        # detaching from another thread is refused meanwhile.
+        self._exports += 1
+        try:
+            with nogil:
+                memcpy(dst, self._addr + offset, size)
+        finally:
+            self._exports -= 1
+        return out
+
+    cdef Py_ssize_t _write(self, data, Py_ssize_t offset) except -1:
+        cdef Py_buffer src
+        cdef Py_ssize_t n
+        self._check()
+        if isinstance(data, str):
+            raise TypeError("data must be a bytes-like object, not str")
+        if self._readonly:
+            raise TypeError("cannot write to a segment attached read-only")
+        try:
+            PyObject_GetBuffer(data, &src, PyBUF_SIMPLE)
+        except (BufferError, ValueError):
+            # Not C-contiguous (a strided view): copy it into order first.
+            data = memoryview(data).tobytes()
+            PyObject_GetBuffer(data, &src, PyBUF_SIMPLE)
+        try:
+            n = src.len
+            if offset < 0 or offset > self._size or n > self._size - offset:
+                raise ValueError("cannot write %d bytes at offset %d into a %d-byte segment"
+                                 % (n, offset, self._size))
+            # memmove: the data may be a view of this very segment.
+            if n > 65536:
+                self._exports += 1      # see _read
+                try:
+                    with nogil:
+                        memmove(self._addr + offset, src.buf, n)
+                finally:
+                    self._exports -= 1
+            else:
+                memmove(self._addr + offset, src.buf, n)
+        finally:
+            PyBuffer_Release(&src)
+        return n
+
+    # -- for subclasses written in Python (sysvkit.SharedMemory) --------------
+    def _seg_attach(self, int shmid, int flags=0):
+        """shmat(2) this object in place; ValueError if already attached."""
+        self._attach(shmid, flags)
+
+    def _seg_detach(self):
+        """shmdt(2); idempotent.  BufferError while buffers are exported."""
+        self._detach()
+
+    def _seg_read(self, Py_ssize_t size=-1, Py_ssize_t offset=0):
+        """Copy ``size`` bytes (-1: to the end) from ``offset``."""
+        return self._read(size, offset)
+
+    def _seg_write(self, data, Py_ssize_t offset=0):
+        """Copy a bytes-like object in at ``offset``; returns its length."""
+        return self._write(data, offset)
+
+    @property
+    def _seg_attached(self):
+        return self._addr != NULL
+
+    @property
+    def _seg_size(self):
+        return self._size
+
+    @property
+    def _seg_readonly(self):
+        return bool(self._readonly)
+
+    @property
+    def _seg_exports(self):
+        return self._exports
+
+    def __reduce__(self):
+        raise TypeError("a shared memory attachment cannot be pickled as such; pickle its id")
+
+    def __dealloc__(self):
+        # No buffer or array can use the mapping now: each holds a reference.
+        if self._hold != NULL:
+            munmap(self._hold, self._hold_len)
+            self._hold = NULL
+        if self._addr != NULL:
+            sysv.shmdt(self._addr)
+            self._addr = NULL
+            msg = ("shared memory segment (id %d) was never closed; detached at garbage "
+                   "collection" % self._shmid).encode()
+            PyErr_WarnEx(ResourceWarning, msg, 1)   # an error here is reported as unraisable
+
+
+cdef class Attachment(_Segment):
     """An attached segment: owns the mapping and lends it as a buffer.
 
     Detaching is refused (BufferError) while buffers are exported, and any
@@ -75,17 +345,14 @@ cdef class Attachment:
     memory.  A forgotten attachment is detached when collected, with a
     ResourceWarning.
     """
-    cdef char *_addr
-    cdef Py_ssize_t _size
-    cdef bint _readonly
-    cdef Py_ssize_t _exports
-    cdef readonly int shmid
-
-    def __cinit__(self):
-        self._addr = NULL
 
     def __init__(self, *args, **kwargs):
         raise TypeError("Attachment objects are made by shmat()")
+
+    @property
+    def shmid(self):
+        """The id of the attached segment."""
+        return self._shmid
 
     @property
     def size(self):
@@ -94,6 +361,7 @@ cdef class Attachment:
 
     @property
     def readonly(self):
+        """True if attached with SHM_RDONLY."""
         return bool(self._readonly)
 
     @property
@@ -111,116 +379,33 @@ cdef class Attachment:
         """How many buffers (memoryviews, arrays) currently use the mapping."""
         return self._exports
 
-    cdef int _check(self) except -1:
-        if self._addr == NULL:
-            raise ValueError("operation on a detached shared memory segment")
-        return 0
-
-    def __getbuffer__(self, Py_buffer *view, int flags):
-        self._check()
-        PyBuffer_FillInfo(view, self, self._addr, self._size, self._readonly, flags)
-        self._exports += 1
-
-    def __releasebuffer__(self, Py_buffer *view):
-        self._exports -= 1
-
     def __len__(self):
         self._check()
         return self._size
 
     def detach(self):
         """shmdt(2); idempotent.  BufferError while buffers are exported."""
-        cdef int r
-        if self._addr == NULL:
-            return
-        if self._exports > 0:
-            raise BufferError("cannot detach: %d exported buffer(s) still use the segment"
-                              % self._exports)
-        r = sysv.shmdt(self._addr)
-        if r == -1:
-            raise_errno(errno, "shmdt", WHAT_ID, self.shmid)
-        self._addr = NULL
+        self._detach()
 
     def read(self, Py_ssize_t size=-1, Py_ssize_t offset=0):
-        """Copy ``size`` bytes (all to the end if negative) from ``offset``."""
-        self._check()
-        if offset < 0 or offset > self._size:
-            raise ValueError("offset must be in 0..%d, got %d" % (self._size, offset))
-        if size < 0:
-            size = self._size - offset
-        elif size > self._size - offset:
-            raise ValueError("cannot read %d bytes at offset %d from a %d-byte segment"
-                             % (size, offset, self._size))
-        return PyBytes_FromStringAndSize(self._addr + offset, size)
+        """Copy ``size`` bytes (-1: to the end) from ``offset``."""
+        return self._read(size, offset)
 
     def write(self, data, Py_ssize_t offset=0):
         """Copy a bytes-like object in at ``offset``; returns its length."""
-        cdef Py_buffer src
-        cdef Py_ssize_t n
-        self._check()
-        if isinstance(data, str):
-            raise TypeError("data must be a bytes-like object, not str")
-        if self._readonly:
-            raise TypeError("cannot write to a read-only attachment")
-        PyObject_GetBuffer(data, &src, PyBUF_SIMPLE)
-        try:
-            n = src.len
-            if offset < 0 or offset > self._size or n > self._size - offset:
-                raise ValueError("cannot write %d bytes at offset %d into a %d-byte segment"
-                                 % (n, offset, self._size))
-            if n > 65536:
-                # Count the copy as an export while the GIL is released, so
-                # that detach() from another thread is refused meanwhile.
-                self._exports += 1
-                try:
-                    with nogil:
-                        memcpy(self._addr + offset, src.buf, n)
-                finally:
-                    self._exports -= 1
-            else:
-                memcpy(self._addr + offset, src.buf, n)
-        finally:
-            PyBuffer_Release(&src)
-        return n
+        return self._write(data, offset)
 
     def __repr__(self):
         if self._addr == NULL:
-            return "<sysvkit._core.Attachment shmid=%d detached>" % self.shmid
+            return "<sysvkit._core.Attachment shmid=%d detached>" % self._shmid
         return "<sysvkit._core.Attachment shmid=%d size=%d%s>" % (
-            self.shmid, self._size, " readonly" if self._readonly else "")
-
-    def __reduce__(self):
-        raise TypeError("an attachment cannot be pickled; pickle its shmid")
-
-    def __dealloc__(self):
-        if self._addr != NULL:
-            sysv.shmdt(self._addr)
-            self._addr = NULL
-            PyErr_WarnEx(ResourceWarning,
-                         b"shared memory segment was never detached; detached at garbage collection",
-                         1)
+            self._shmid, self._size, " readonly" if self._readonly else "")
 
 
 def shmat(int shmid, int flags=0):
     """shmat(2) at an address the kernel picks; returns an Attachment."""
-    cdef shmid_ds ds
-    cdef void *addr
-    cdef int r
-    cdef Attachment att
-    with nogil:
-        r = sysv.shmctl(shmid, IPC_STAT, &ds)
-    if r == -1:
-        raise_errno(errno, "shmat", WHAT_ID, shmid)
-    flags &= ~SHM_REMAP   # only meaningful with an address, which we never take
-    with nogil:
-        addr = sysv.shmat(shmid, NULL, flags)
-    if addr == <void *>-1:
-        raise_errno(errno, "shmat", WHAT_ID, shmid)
-    att = Attachment.__new__(Attachment)
-    att._addr = <char *>addr
-    att._size = ds.shm_segsz
-    att._readonly = (flags & SHM_RDONLY) != 0
-    att.shmid = shmid
+    cdef Attachment att = Attachment.__new__(Attachment)
+    att._attach(shmid, flags)
     return att
 
 

@@ -1,0 +1,249 @@
+"""SharedMemory: a System V shared memory segment, attached and lent as a buffer.
+
+The mapping itself is owned by the core's ``_Segment`` base class, which
+implements the buffer protocol (a pure-Python class cannot before Python
+3.12) and refuses to detach while any buffer of the segment is alive; the
+naming, opening and creating rules come from :class:`IPCObject`.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple, Type
+
+from . import _core
+from ._args import check_int
+from ._base import ACCESS_R, ACCESS_RW, IPCObject, open_or_create
+from ._core import RemovedError
+from ._keys import IPC_PRIVATE, StrPath
+from ._records import ShmInfo, shm_info
+
+__all__ = ["SharedMemory"]
+
+_SIZE_MAX = (1 << 63) - 1   # Py_ssize_t: the largest mapping Python can address
+
+
+def _shmmax() -> int:
+    """The kernel's largest segment size (shmmax), capped to what we can map."""
+    try:
+        return min(int(_core.shmctl(0, _core.IPC_INFO)[1]), _SIZE_MAX)
+    except OSError:  # pragma: no cover - IPC_INFO always works on Linux
+        return _SIZE_MAX
+
+
+def _unpickle(cls: Type[SharedMemory], ident: int, readonly: bool) -> SharedMemory:
+    return cls.from_id(ident, readonly=readonly)
+
+
+class SharedMemory(_core._Segment, IPCObject):
+    """A System V shared memory segment, attached on construction.
+
+    ``shm.buf`` is a memoryview of the mapped segment itself (zero copy), and
+    the object supports the buffer protocol (``memoryview(shm)``,
+    ``numpy.frombuffer(shm)``, ``bytes(shm)``).  While any buffer of the
+    segment is alive, ``close()`` raises BufferError, as ``mmap`` does.
+    """
+
+    _kind = "shared memory segment"
+
+    _stat_raw = staticmethod(lambda ident: _core.shmctl(ident, _core.IPC_STAT))
+    _rmid = staticmethod(lambda ident: _core.shmctl(ident, _core.IPC_RMID))
+    _record = staticmethod(shm_info)
+
+    if TYPE_CHECKING:  # pragma: no cover - the core implements the buffer protocol
+        def __buffer__(self, flags: int, /) -> memoryview: ...
+        def __release_buffer__(self, buffer: memoryview, /) -> None: ...
+
+    def __init__(self, path: Optional[StrPath] = None, proj_id: Optional[int] = None, *,
+                 key: Optional[int] = None, create: bool = False, exclusive: bool = False,
+                 mode: int = 0o600, size: int = 0, readonly: bool = False,
+                 hugetlb: bool = False) -> None:
+        """Open, or create, the segment named by ``(path, proj_id)`` or ``key=``
+        and attach it.
+
+        - ``size``: bytes; required (> 0) to create.  When opening, 0 means
+          the segment's size; a size larger than the segment is ValueError.
+          The object's size is always the segment's.
+        - ``create``/``exclusive``/``mode``: as every sysvkit object (see
+          SPEC.md); ``key=IPC_PRIVATE`` always creates.
+        - ``readonly``: attach read-only (SHM_RDONLY): ``buf`` is read-only
+          and writing raises TypeError.  Opening needs only read permission.
+        - ``hugetlb``: create the segment on huge pages (SHM_HUGETLB); an
+          OSError saying huge pages are unavailable if the kernel refuses.
+
+        Raises TypeError/ValueError for bad arguments (before any system
+        call), FileNotFoundError if the segment does not exist and
+        ``create`` is false, FileExistsError with ``exclusive=True`` if it
+        does, PermissionError if the caller may not use it.
+        """
+        k = self._resolve(path, proj_id, key)
+        creating = bool(create) or k == IPC_PRIVATE
+        shmmax = _shmmax()
+        nbytes = check_int(size, "size", 0, shmmax)
+        if creating and nbytes == 0:
+            raise ValueError("size is required to create a segment: give size > 0 (bytes, "
+                             "at most shmmax=%d)" % shmmax)
+        readonly = bool(readonly)
+        extra = _core.SHM_HUGETLB if hugetlb else 0
+
+        def get(key: int, flags: int) -> int:
+            if not flags & _core.IPC_CREAT:
+                return _core.shmget(key, 0, flags)   # the size is checked below, by stat
+            try:
+                return _core.shmget(key, nbytes, flags | extra)
+            except OSError as exc:
+                if extra and exc.errno in (errno.ENOMEM, errno.EINVAL, errno.EPERM):
+                    raise _hugetlb_error(exc, nbytes) from None
+                raise
+
+        ident, created = open_or_create(get, k, create=bool(create), exclusive=exclusive,
+                                        mode=mode, access=ACCESS_R if readonly else ACCESS_RW)
+        try:
+            t = self._stat_id(ident)
+            if not created and nbytes > t[7]:
+                raise ValueError("size=%d is larger than the segment (%d bytes); give size=0 "
+                                 "for the segment's own size" % (nbytes, t[7]))
+            self._set_ids(k, ident)
+            self._attach_to(ident, readonly)
+        except BaseException:
+            if created:
+                try:
+                    _core.shmctl(ident, _core.IPC_RMID)
+                except OSError:
+                    pass
+            raise
+
+    # -- opening by id ------------------------------------------------------------
+    @classmethod
+    def from_id(cls, ident: int, *, readonly: bool = False) -> SharedMemory:
+        """Open and attach an existing segment by its id.
+
+        FileNotFoundError (RemovedError) if no segment has that id, or it
+        was removed (even if still attached elsewhere); PermissionError if
+        the caller may not use it.
+        """
+        t = cls._stat_id(ident)
+        obj = cls.__new__(cls)
+        obj._open_stat(t, bool(readonly))
+        return obj
+
+    def _init_from_stat(self, t: Tuple[int, ...]) -> None:
+        self._open_stat(t, False)
+
+    def _open_stat(self, t: Tuple[int, ...], readonly: bool) -> None:
+        if t[6] & _core.SHM_DEST:
+            raise RemovedError(errno.EIDRM, "%s with id %d was removed"
+                               % (self._kind, t[0]))
+        IPCObject._init_from_stat(self, t)
+        self._attach_to(t[0], readonly)
+
+    def _attach_to(self, ident: int, readonly: bool) -> None:
+        try:
+            self._seg_attach(ident, _core.SHM_RDONLY if readonly else 0)
+        except OSError as exc:
+            self._fail(exc)
+
+    # -- the segment ---------------------------------------------------------------
+    def _check_open(self) -> None:
+        if not self._seg_attached:
+            raise ValueError("operation on a closed %s" % self._kind)
+
+    @property
+    def size(self) -> int:
+        """The segment's size in bytes (``len(shm)`` while attached)."""
+        return self._seg_size
+
+    @property
+    def readonly(self) -> bool:
+        """True if attached read-only."""
+        return self._seg_readonly
+
+    @property
+    def closed(self) -> bool:
+        """True once close() detached the segment."""
+        return not self._seg_attached
+
+    def __len__(self) -> int:
+        self._check_open()
+        return self._seg_size
+
+    @property
+    def buf(self) -> memoryview:
+        """A memoryview of the mapped segment (zero copy).
+
+        Each access returns a new view; while any is alive, close() raises
+        BufferError.  Read-only if attached with ``readonly=True``.
+        ValueError once closed.
+        """
+        self._check_open()
+        return memoryview(self)
+
+    def read(self, size: int = -1, offset: int = 0) -> bytes:
+        """Copy ``size`` bytes (-1: to the end) starting at ``offset``.
+
+        ValueError if the range is outside the segment or it is closed.
+        """
+        self._check_open()
+        n = check_int(size, "size", -1)
+        off = check_int(offset, "offset", 0)
+        return self._seg_read(n, off)
+
+    def write(self, data: Any, offset: int = 0) -> int:
+        """Copy a bytes-like object into the segment at ``offset``; returns
+        the number of bytes written.
+
+        TypeError for ``str`` or a read-only attachment; ValueError if the
+        data does not fit (nothing is written) or the segment is closed.
+        """
+        self._check_open()
+        off = check_int(offset, "offset", 0)
+        return self._seg_write(data, off)
+
+    # -- lifetime --------------------------------------------------------------------
+    def close(self) -> None:
+        """Detach the segment (the kernel object stays; see remove()).
+
+        Idempotent.  BufferError, and nothing changes, while memoryviews or
+        arrays of the segment are alive.
+        """
+        self._seg_detach()
+        IPCObject.close(self)
+
+    def remove(self) -> None:
+        """Mark the segment for destruction (IPC_RMID): the kernel frees it at
+        the last detach; until then attachments, this one too, keep working.
+
+        RemovedError if it was already removed.
+        """
+        try:
+            removed = bool(self._stat_raw(self._ident)[6] & _core.SHM_DEST)
+        except OSError:
+            removed = False          # gone, or not ours to stat: IPC_RMID says which
+        if removed:
+            raise RemovedError(errno.EIDRM, "%s was already removed" % self._name())
+        super().remove()
+
+    def stat(self) -> ShmInfo:
+        """The segment's kernel record.  RemovedError once it is freed."""
+        info: ShmInfo = super().stat()
+        return info
+
+    def __reduce__(self) -> Tuple[Callable[..., SharedMemory], Tuple[Any, ...]]:
+        return (_unpickle, (type(self), self._ident, self.readonly))
+
+    def _repr_extra(self) -> str:
+        return " size=%d%s" % (self._seg_size, " readonly" if self.readonly else "")
+
+
+def _hugetlb_error(exc: OSError, size: int) -> OSError:
+    """The kernel refused a SHM_HUGETLB segment: say why, keeping errno."""
+    if exc.errno == errno.EPERM:
+        why = ("this process may not use them (needs CAP_IPC_LOCK or membership of "
+               "vm.hugetlb_shm_group)")
+    else:
+        why = ("none are free for %d bytes (reserve some with sysctl vm.nr_hugepages; "
+               "see /proc/meminfo HugePages_*)" % size)
+    msg = "huge pages are unavailable: %s [%s]" % (why, exc.strerror)
+    err = exc.errno if exc.errno is not None else errno.ENOMEM
+    cls = PermissionError if err == errno.EPERM else OSError
+    return cls(err, msg)
