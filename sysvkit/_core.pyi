@@ -105,7 +105,6 @@ def msgctl(msqid: int, cmd: int, arg: Optional[Tuple[int, ...]] = None) -> Any: 
 class MessageQueueBase:
     _id: int
     _msgmax: int
-    def __init__(self, *args: Any, **kwargs: Any) -> None: ...
     def send(self, data: Buffer, type: int = 1, *, block: bool = True,
              timeout: Optional[float] = None) -> None: ...
     def receive(self, type: int = 0, *, block: bool = True, timeout: Optional[float] = None,

@@ -139,8 +139,8 @@ def test_argument_errors(ipc: Any) -> None:
     # Checked before any system call: nothing was sent, nothing taken.
     assert q.stat().messages == 0 and q.stat().send_time == 0
     import numpy
-    q.send(b"n", numpy.int64(3))                    # int-like types are fine
-    assert q.receive(numpy.int32(3)) == (b"n", 3)
+    q.send(b"n", numpy.int64(3))  # type: ignore[arg-type]  # int-like types are fine
+    assert q.receive(numpy.int32(3)) == (b"n", 3)  # type: ignore[arg-type]
 
 
 def test_empty_queue(ipc: Any) -> None:
