@@ -120,6 +120,7 @@ typedef struct {
     sigset_t oldmask;
     pid_t pid;      /* the process that owns the timer (not inherited by fork) */
     int active;
+    int was_blocked; /* the signal was blocked before: block it again */
 } sysvkit_timer;
 
 /* Arm a timer that interrupts this thread at the absolute CLOCK_MONOTONIC
@@ -154,6 +155,7 @@ static int sysvkit_timer_start(sysvkit_timer *t, double deadline)
     sigemptyset(&set);
     sigaddset(&set, signo);
     pthread_sigmask(SIG_UNBLOCK, &set, &t->oldmask);
+    t->was_blocked = sigismember(&t->oldmask, signo) == 1;
     t->pid = getpid();
     t->active = 1;
     return 0;
@@ -167,7 +169,10 @@ static void sysvkit_timer_stop(sysvkit_timer *t)
      * names nothing of ours in the child: leave it alone. */
     if (getpid() == t->pid)
         timer_delete(t->id);
-    pthread_sigmask(SIG_SETMASK, &t->oldmask, NULL);
+    /* Usually the signal was not blocked: then the mask is as it was, and
+     * the wake-up saves a system call. */
+    if (t->was_blocked)
+        pthread_sigmask(SIG_SETMASK, &t->oldmask, NULL);
     t->active = 0;
 }
 
