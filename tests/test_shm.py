@@ -364,6 +364,29 @@ def test_numpy_zero_copy_across_processes(ipc: Any, run_py: RunPy) -> None:
     del arr
 
 
+def shm_rss_pages() -> int:
+    """Resident shared memory pages in this IPC namespace (SHM_INFO)."""
+    return int(ll.shmctl(0, ll.SHM_INFO)[3])
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_prefault_makes_every_page_resident_and_keeps_the_data(ipc: Any,
+                                                               readonly: bool) -> None:
+    size = 8 << 20
+    a = ipc.new(SHM, key=ipc.key(), size=size, create=True)
+    a.write(b"kept", size - 4)
+    before = shm_rss_pages()
+    b = ipc.new(SHM, key=a.key, readonly=readonly)
+    b.prefault()
+    page = os.sysconf("SC_PAGE_SIZE")
+    assert shm_rss_pages() - before >= size // page - 1
+    assert b.read(4, size - 4) == b"kept" and b.read(4) == bytes(4)
+    b.close()
+    b.close()
+    with pytest.raises(ValueError):
+        b.prefault()
+
+
 # -- readonly ------------------------------------------------------------------------
 
 def test_readonly_attachment(ipc: Any) -> None:
@@ -812,6 +835,24 @@ for t in threads:
     t.join()
 shm.close()
 assert not errors, errors
+""",
+    "numpy_array_holding_the_object_itself": """
+# numpy.ndarray(buffer=shm) releases its buffer at once and keeps only the
+# object: close() cannot see it, so the address must never become unmapped.
+shm = new(1 << 20)
+shm.write(b"\\x05" * 16)
+arr = numpy.ndarray((1 << 20,), "u1", buffer=shm)
+assert arr[0] == 5
+shm.close()                       # allowed: nothing counted is alive
+arr[:] = 3                        # lands in the private placeholder
+assert arr.sum() == 3 * (1 << 20)
+t = threading.Thread(target=lambda: arr.fill(1))   # numpy without the GIL
+t.start(); t.join()
+del arr
+gc.collect()
+twin = sysvkit.SharedMemory.from_id(MADE[-1])
+assert twin.read(16) == b"\\x05" * 16   # the segment never saw those writes
+twin.close()
 """,
     "pickling_does_not_leak_exports": """
 shm = new()
