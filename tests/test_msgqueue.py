@@ -692,3 +692,30 @@ def test_msgmax_raised_and_lowered(run_py: Any) -> None:
     proc = subprocess.run([unshare, "--ipc", sys.executable, "-c", textwrap.dedent(code)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_timed_wait_leaves_the_signal_mask_alone(ipc: Any, run_py: Any) -> None:
+    """A thread that blocks the real-time signals still times out, and gets
+    its mask back; one that does not keeps it as it was."""
+    q = new_queue(ipc)
+    run_py("""
+        import signal, threading
+        from sysvkit.msgqueue import MessageQueue
+        q = MessageQueue.from_id(%d)
+        def timed():
+            try:
+                q.receive(timeout=0.05)
+            except TimeoutError:
+                return
+            raise AssertionError("no timeout")
+        rt = set(range(signal.SIGRTMIN, signal.SIGRTMAX + 1))
+        before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        timed()
+        assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
+        signal.pthread_sigmask(signal.SIG_BLOCK, rt)
+        timed()
+        assert rt <= set(signal.pthread_sigmask(signal.SIG_BLOCK, []))
+        t = threading.Thread(target=timed)
+        t.start(); t.join(10)
+        assert not t.is_alive()
+        """ % q.id)
