@@ -134,6 +134,7 @@ def msgsnd(int msqid, data, long mtype, int flags=0, *, timeout=None):
     cdef int err = 0
     cdef double deadline = 0
     cdef bint timed
+    cdef bint nowait = (flags & IPC_NOWAIT) != 0   # the caller's: EAGAIN stays EAGAIN
     if isinstance(data, str):
         raise TypeError("data must be a bytes-like object, not str")
     timed = parse_timeout(timeout, &deadline)
@@ -161,7 +162,7 @@ def msgsnd(int msqid, data, long mtype, int flags=0, *, timeout=None):
             free(msg)
     if err == 0:
         return None
-    if err == ETIMEDOUT or (err == EAGAIN and timeout is not None):
+    if err == ETIMEDOUT or (err == EAGAIN and timeout is not None and not nowait):
         raise_timeout("msgsnd", WHAT_ID, msqid)
     raise_errno(err, "msgsnd", WHAT_ID, msqid)
 
@@ -180,6 +181,7 @@ def msgrcv(int msqid, Py_ssize_t maxsize, long mtype=0, int flags=0, *, timeout=
     cdef int err = 0
     cdef double deadline = 0
     cdef bint timed
+    cdef bint nowait = (flags & IPC_NOWAIT) != 0   # the caller's: ENOMSG stays ENOMSG
     if maxsize < 0:
         raise ValueError("maxsize must be >= 0, got %d" % maxsize)
     timed = parse_timeout(timeout, &deadline)
@@ -200,7 +202,7 @@ def msgrcv(int msqid, Py_ssize_t maxsize, long mtype=0, int flags=0, *, timeout=
     finally:
         if <void *>msg != <void *>&stackbuf:
             free(msg)
-    if err == ETIMEDOUT or (err == ENOMSG and timeout is not None):
+    if err == ETIMEDOUT or (err == ENOMSG and timeout is not None and not nowait):
         raise_timeout("msgrcv", WHAT_ID, msqid)
     raise_errno(err, "msgrcv", WHAT_ID, msqid)
 

@@ -34,6 +34,16 @@ cdef int _fill_sops(object ops, sembuf *sops, Py_ssize_t n) except -1:
     return 0
 
 
+cdef bint _any_nowait(sembuf *sops, Py_ssize_t n):
+    """True if the caller asked not to wait (IPC_NOWAIT on an operation):
+    then EAGAIN means "would block", whatever the timeout."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        if sops[i].sem_flg & IPC_NOWAIT:
+            return True
+    return False
+
+
 def semop(int semid, ops, *, timeout=None):
     """semop(2), or semtimedop(2) with ``timeout`` (seconds).
 
@@ -47,6 +57,7 @@ def semop(int semid, ops, *, timeout=None):
     cdef int r, err = 0
     cdef double deadline = 0, left
     cdef bint timed = parse_timeout(timeout, &deadline)
+    cdef bint nowait = False
     cdef timespec ts
     if n == 0:
         raise ValueError("ops must hold at least one operation")
@@ -56,6 +67,7 @@ def semop(int semid, ops, *, timeout=None):
             raise MemoryError()
     try:
         _fill_sops(ops, sops, n)
+        nowait = _any_nowait(sops, n)
         while True:
             if timed:
                 left = deadline - sysvkit_monotonic()
@@ -77,7 +89,7 @@ def semop(int semid, ops, *, timeout=None):
     finally:
         if sops != stackops:
             free(sops)
-    if err == EAGAIN and timed and sysvkit_monotonic() >= deadline:
+    if err == EAGAIN and timed and not nowait and sysvkit_monotonic() >= deadline:
         raise_timeout("semtimedop", WHAT_ID, semid)
     raise_errno(err, "semtimedop" if timed else "semop", WHAT_ID, semid)
 
