@@ -650,6 +650,26 @@ def test_msgrcv_timeout(new_msq: Callable[..., int]) -> None:
     assert not open("/proc/self/timers").read().strip()   # no POSIX timer left behind
 
 
+def test_callers_ipc_nowait_wins_over_timeout(new_msq: Callable[..., int],
+                                              new_sem: Callable[..., int]) -> None:
+    """An explicit IPC_NOWAIT means "do not wait": the kernel's answer
+    (ENOMSG / EAGAIN) comes back as it is, even with a timeout, as semop does."""
+    q = new_msq()
+    for timeout in (None, 0, 5.0):
+        with pytest.raises(OSError) as info:
+            ll.msgrcv(q, 10, 0, ll.IPC_NOWAIT, timeout=timeout)
+        check_oserror(info.value, OSError, errno.ENOMSG, "msgrcv", "id %d" % q)
+    ll.msgctl(q, ll.IPC_SET, (os.getuid(), os.getgid(), 0o600, 4))
+    ll.msgsnd(q, b"1234", 1)
+    for timeout in (None, 0, 5.0):
+        with pytest.raises(BlockingIOError):
+            ll.msgsnd(q, b"x", 1, ll.IPC_NOWAIT, timeout=timeout)
+    s = new_sem()
+    for timeout in (None, 0, 5.0):
+        with pytest.raises(BlockingIOError):
+            ll.semop(s, [(0, -1, ll.IPC_NOWAIT)], timeout=timeout)
+
+
 def test_msgctl_stat_set_rmid(ipc: Any, new_msq: Callable[..., int]) -> None:
     key = ipc.key()
     before = int(time.time())
