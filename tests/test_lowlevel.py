@@ -202,6 +202,10 @@ def test_lowlevel_exports() -> None:
 
 def test_removed_error_class() -> None:
     assert ll.RemovedError is sysvkit.RemovedError
+    exc = ll.RemovedError(errno.EIDRM, "Identifier removed (msgrcv, id 3)")
+    back = pickle.loads(pickle.dumps(exc))
+    assert type(back) is ll.RemovedError and back.errno == errno.EIDRM
+    assert str(back) == str(exc)
     assert issubclass(ll.RemovedError, FileNotFoundError)
     assert ll.RemovedError.__module__ == "sysvkit"
     assert ll.RemovedError.__name__ == "RemovedError"
@@ -282,6 +286,22 @@ def test_shmat_large_write_and_numpy(new_shm: Callable[..., int], attach: Any) -
     assert a.exports == 0
     a.detach()
     assert a.closed
+
+
+def test_attachment_write_from_overlapping_view(new_shm: Callable[..., int],
+                                                attach: Any) -> None:
+    """Writing a view of the segment into itself behaves like memmove."""
+    a = attach(new_shm(1 << 20))
+    src = os.urandom(1 << 20)
+    for n, offset in ((100, 1), (300000, 1), (300000, 4097), (100, 50)):
+        a.write(src)
+        with memoryview(a) as m:
+            view = m[:n]
+            a.write(view, offset)
+            view.release()
+        expected = bytearray(src)
+        expected[offset:offset + n] = src[:n]
+        assert a.read() == bytes(expected), (n, offset)
 
 
 def test_attachment_bounds_nothing_written(new_shm: Callable[..., int], attach: Any) -> None:
@@ -1034,6 +1054,20 @@ attempt("msgctl", lambda: ll.msgctl(msqid, ll.IPC_RMID))
 attempt("semop", lambda: ll.semop(semid, [(0, 1, 0)]))
 attempt("semctl", lambda: ll.semctl(semid, 0, ll.GETVAL))
 attempt("semctl_rmid", lambda: ll.semctl(semid, 0, ll.IPC_RMID))
+# *_STAT needs read permission; *_STAT_ANY does not (it is for listing).
+for kind, ctl, ident, stat, stat_any, info in (
+        ("shm", lambda i, c: ll.shmctl(i, c), shmid, ll.SHM_STAT, ll.SHM_STAT_ANY, ll.SHM_INFO),
+        ("msg", lambda i, c: ll.msgctl(i, c), msqid, ll.MSG_STAT, ll.MSG_STAT_ANY, ll.MSG_INFO),
+        ("sem", lambda i, c: ll.semctl(i, 0, c), semid, ll.SEM_STAT, ll.SEM_STAT_ANY,
+         ll.SEM_INFO)):
+    for index in range(ctl(0, info)[0] + 1):
+        try:
+            t = ctl(index, stat_any)
+        except OSError:
+            continue
+        if t[0] == ident:
+            results[kind + "_stat_any"] = "ok"
+            attempt(kind + "_stat", lambda: ctl(index, stat))
 print(json.dumps(results))
 """
 
@@ -1058,6 +1092,9 @@ def test_eacces_for_another_user(ipc: Any, new_shm: Callable[..., int],
         assert err in (errno.EACCES, errno.EPERM), (name, out[name])
         assert name.split("_")[0] in msg and what in msg, (name, msg)
     assert out["msgget"][1] == errno.EACCES
+    for kind in ("shm", "msg", "sem"):
+        assert out[kind + "_stat_any"] == "ok"
+        assert out[kind + "_stat"][:2] == ["PermissionError", errno.EACCES], out[kind + "_stat"]
     assert ll.msgrcv(msqid, 10, 0, ll.IPC_NOWAIT) == (b"private", 1)   # untouched
     # IPC_SET opens them up: now nobody may use them.
     for ctl, ident in ((ll.shmctl, shmid), (ll.msgctl, msqid)):
