@@ -167,6 +167,14 @@ def msgsnd(int msqid, data, long mtype, int flags=0, *, timeout=None):
     raise_errno(err, "msgsnd", WHAT_ID, msqid)
 
 
+cdef Py_ssize_t _msgmax() except -1:
+    """The system's largest message (msgctl IPC_INFO)."""
+    cdef msqid_ds ds
+    if sysv.msgctl(0, IPC_INFO, &ds) == -1:
+        raise_errno(errno, "msgctl", WHAT_ID, 0)
+    return (<msginfo *>&ds).msgmax
+
+
 def msgrcv(int msqid, Py_ssize_t maxsize, long mtype=0, int flags=0, *, timeout=None):
     """msgrcv(2) of at most ``maxsize`` bytes -> (bytes, type).
 
@@ -192,6 +200,9 @@ def msgrcv(int msqid, Py_ssize_t maxsize, long mtype=0, int flags=0, *, timeout=
     if maxsize <= SYSVKIT_STACK_MSG:
         msg = <sysvkit_msgbuf *>&stackbuf
     else:
+        # No message is longer than msgmax: never allocate more than that
+        # (a huge maxsize would otherwise be a MemoryError, not a receive).
+        maxsize = min(maxsize, _msgmax())
         msg = <sysvkit_msgbuf *>malloc(sizeof(long) + maxsize)
         if msg == NULL:
             raise MemoryError()
