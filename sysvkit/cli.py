@@ -354,6 +354,13 @@ def _creator_row(rec: Any) -> str:
 _LINES = {"shm": _shm_lines, "msg": _msg_lines, "sem": _sem_lines}
 
 
+def listing_lines(kind: str, records: List[Any], fmt: Optional[str] = None,
+                  human: bool = False) -> List[str]:
+    """One ipcs section ("shm", "msg" or "sem") for these records, as lines;
+    ``fmt`` is None (the default layout), "time", "pid" or "creator"."""
+    return _LINES[kind](records, fmt, human, None)
+
+
 def _limits_lines(kind: str, unit: str) -> List[str]:
     """ipcs -l; unit is 'default' (kbytes for shared memory), 'bytes' or 'human'."""
     lim = sysvkit.limits()
@@ -874,8 +881,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except SystemExit as exc:           # argparse: --help (0) and usage errors (2)
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
-    except KeyboardInterrupt:
-        sys.stderr.write("%s: interrupted\n" % PROG)
+    except KeyboardInterrupt as exc:
+        _fail_line(command, "interrupted" + (" (%s)" % exc if str(exc) else ""))
         return 130
     except BrokenPipeError:
         # The reader went away (| head): stop quietly, and keep Python's
