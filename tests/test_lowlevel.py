@@ -304,6 +304,35 @@ def test_attachment_write_from_overlapping_view(new_shm: Callable[..., int],
         assert a.read() == bytes(expected), (n, offset)
 
 
+def test_numpy_array_over_a_detached_attachment_never_crashes(run_py: RunPy) -> None:
+    """numpy.ndarray(buffer=...) keeps the object, not a buffer export: the
+    detach that it cannot prevent must still leave no unmapped memory."""
+    pytest.importorskip("numpy")
+    proc = run_py("""
+        import numpy as np
+        from sysvkit import lowlevel as ll
+        shmid = ll.shmget(ll.IPC_PRIVATE, 1 << 16, ll.IPC_CREAT | 0o600)
+        try:
+            a = ll.shmat(shmid)
+            a.write(b"\\x07" * 16)
+            arr = np.ndarray((1 << 16,), "u1", buffer=a)
+            before = int(arr[0])
+            try:
+                a.detach()
+                outcome = "detached"
+            except BufferError:
+                outcome = "refused"
+            arr[:] = 1                      # must not crash either way
+            print(before, outcome, int(arr.sum()), ll.shmctl(shmid, ll.IPC_STAT)[8])
+        finally:
+            ll.shmctl(shmid, ll.IPC_RMID)
+    """)
+    before, outcome, total, nattch = proc.stdout.split()
+    assert before == "7"
+    assert total == str(1 << 16)
+    assert (outcome, nattch) in (("detached", "0"), ("refused", "1"))
+
+
 def test_attachment_bounds_nothing_written(new_shm: Callable[..., int], attach: Any) -> None:
     a = attach(new_shm(100))
     a.write(b"x" * 100)
