@@ -194,11 +194,12 @@ def low(a, b, c, cmd, arg):
         call(att.write, a, b)
         call(ll.shmdt, att)
     # IPC_PRIVATE creates whatever the flags say: remove what was made.
-    for get, args, rm in ((ll.msgget, (a, ll.IPC_NOWAIT), lambda i: ll.msgctl(i, ll.IPC_RMID)),
-                          (ll.semget, (a, 1, 0), lambda i: ll.semctl(i, 0, ll.IPC_RMID)),
-                          (ll.shmget, (a, 4096, 0), lambda i: ll.shmctl(i, ll.IPC_RMID))):
+    for get, args, mine, rm in (
+            (ll.msgget, (a, ll.IPC_NOWAIT), q.id, lambda i: ll.msgctl(i, ll.IPC_RMID)),
+            (ll.semget, (a, 1, 0), s.id, lambda i: ll.semctl(i, 0, ll.IPC_RMID)),
+            (ll.shmget, (a, 4096, 0), m.id, lambda i: ll.shmctl(i, ll.IPC_RMID))):
         ident = call(get, *args)
-        if ident is not None and ident not in (q.id, s.id, m.id) and a in (0, False):
+        if ident is not None and ident != mine and a in (0, False):
             rm(ident)
 low()
 ''',
