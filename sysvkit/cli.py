@@ -594,6 +594,18 @@ def _parse_id(text: str) -> int:
     return value
 
 
+def _int_in(lo: int, hi: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError("not an int: %r" % text)
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError("must be in %d..%d, got %d" % (lo, hi, value))
+        return value
+    return parse
+
+
 def _cmd_key(args: argparse.Namespace) -> int:
     parser: argparse.ArgumentParser = args.parser
     if args.explain is not None:
@@ -825,9 +837,9 @@ def _add_demo(sub: Any) -> None:
                        description="Worker processes count primes in parallel through a "
                        "shared memory segment, a message queue and a lock; prints what "
                        "they did and the live listing, then removes everything it made.")
-    p.add_argument("--workers", type=int, default=4, metavar="N",
-                   help="worker processes (default 4)")
-    p.add_argument("--numbers", type=int, default=200_000, metavar="N",
+    p.add_argument("--workers", type=_int_in(1, 64), default=4, metavar="N",
+                   help="worker processes, 1..64 (default 4)")
+    p.add_argument("--numbers", type=_int_in(1, 10_000_000), default=200_000, metavar="N",
                    help="how many numbers to test for primality (default 200000)")
     p.set_defaults(run=_cmd_demo, parser=p)
 
@@ -870,6 +882,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         try:
             parser = build_parser(with_bench=command == "bench")
         except ImportError as exc:
+            if command != "bench":
+                raise
             raise CommandError("bench is not available: %s" % exc) from None
         args = parser.parse_args(argv)
         if args.command is None:
