@@ -41,7 +41,19 @@ class SharedMemory(_core._Segment, IPCObject):
     ``shm.buf`` is a memoryview of the mapped segment itself (zero copy), and
     the object supports the buffer protocol (``memoryview(shm)``,
     ``numpy.frombuffer(shm)``, ``bytes(shm)``).  While any buffer of the
-    segment is alive, ``close()`` raises BufferError, as ``mmap`` does.
+    segment is alive (a memoryview, a slice of one, a numpy array made from
+    either, a ``pickle.PickleBuffer``), ``close()`` raises BufferError, as
+    ``mmap`` does, and the segment stays attached.
+
+    One kind of array cannot be counted: ``numpy.ndarray(..., buffer=shm)``
+    on the object itself, for which numpy releases the buffer at once.  Such
+    an array is still safe: closing replaces the mapping with private zero
+    pages in one step, so it never reaches unmapped memory (its later writes
+    go nowhere).  Use ``buffer=shm.buf`` to have close() refuse instead.
+
+    ``close()`` (and leaving a ``with`` block) detaches, ``remove()``
+    destroys.  A SharedMemory that is never closed is detached when it is
+    garbage collected, with a ResourceWarning.  It pickles by id.
     """
 
     _kind = "shared memory segment"
