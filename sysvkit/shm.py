@@ -9,7 +9,7 @@ naming, opening and creating rules come from :class:`IPCObject`.
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple, Type
+from typing import Any, Callable, Optional, Tuple, Type
 
 from . import _core
 from ._args import check_int
@@ -61,10 +61,6 @@ class SharedMemory(_core._Segment, IPCObject):
     _stat_raw = staticmethod(lambda ident: _core.shmctl(ident, _core.IPC_STAT))
     _rmid = staticmethod(lambda ident: _core.shmctl(ident, _core.IPC_RMID))
     _record = staticmethod(shm_info)
-
-    if TYPE_CHECKING:  # pragma: no cover - the core implements the buffer protocol
-        def __buffer__(self, flags: int, /) -> memoryview: ...
-        def __release_buffer__(self, buffer: memoryview, /) -> None: ...
 
     def __init__(self, path: Optional[StrPath] = None, proj_id: Optional[int] = None, *,
                  key: Optional[int] = None, create: bool = False, exclusive: bool = False,
