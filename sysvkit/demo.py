@@ -12,6 +12,7 @@ objects and removes everything it made: also on errors, Ctrl-C or SIGTERM.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -21,7 +22,7 @@ import struct
 import sys
 import threading
 import time
-from typing import IO, Any, Dict, List, Optional
+from typing import IO, Any, Dict, Iterator, List, Optional
 
 import sysvkit
 from sysvkit import cli
@@ -143,17 +144,33 @@ def run(workers: int = 4, numbers: int = 200_000, out: Optional[IO[str]] = None,
     finally:
         # Clean up with Ctrl-C and SIGTERM held back, so that a second one
         # cannot leave objects behind half way.
-        blocked = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
-        try:
+        with _signals_held():
             _cleanup(made, procs)
-            for sig, handler in handlers.items():
-                signal.signal(sig, handler)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP back (they arrive afterwards)."""
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK,
+                                      {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+
+
+def _make(made: List[Any], cls: Any, **kwargs: Any) -> Any:
+    """Create an object and record it for removal, with no signal in between."""
+    with _signals_held():
+        obj = cls(key=sysvkit.IPC_PRIVATE, **kwargs)
+        made.append(obj)
+    return obj
 
 
 def _cleanup(made: List[Any], procs: List[Any]) -> None:
+    procs = [p for p in procs if p.pid is not None]     # started
     for p in procs:
         if p.is_alive():
             p.terminate()
@@ -173,12 +190,9 @@ def _cleanup(made: List[Any], procs: List[Any]) -> None:
 def _demo(workers: int, count: int, out: IO[str], seed: int, made: List[Any],
           procs: List[Any]) -> int:
     size = _NUMBERS_AT + count * (_ITEM + 1)
-    shm = sysvkit.SharedMemory(key=sysvkit.IPC_PRIVATE, size=size)
-    made.append(shm)
-    queue = sysvkit.MessageQueue(key=sysvkit.IPC_PRIVATE)
-    made.append(queue)
-    lock = sysvkit.Lock(key=sysvkit.IPC_PRIVATE)
-    made.append(lock)
+    shm = _make(made, sysvkit.SharedMemory, size=size)
+    queue = _make(made, sysvkit.MessageQueue)
+    lock = _make(made, sysvkit.Lock)
 
     print("sysvkit demo: %d worker processes test %d numbers for primality, sharing"
           % (workers, count), file=out)
@@ -199,8 +213,8 @@ def _demo(workers: int, count: int, out: IO[str], seed: int, made: List[Any],
     for i in range(workers):
         p = ctx.Process(target=_worker, name="sysvkit-demo-%d" % (i + 1),
                         args=(shm, queue, lock, i + 1, bounds[i], bounds[i + 1], count))
+        procs.append(p)     # first, so that cleanup knows it even if start() is interrupted
         p.start()
-        procs.append(p)
 
     results: List[Dict[str, Any]] = []
     while len(results) < workers:

@@ -68,20 +68,31 @@ def _read_proc(proc_dir: str, kind: str, columns: Sequence[str]) -> List[Dict[st
 
 
 def _scan(info: Callable[[], Tuple[int, ...]], stat_any: Callable[[int], Tuple[int, ...]],
+          stat: Callable[[int], Tuple[int, ...]],
           record: Callable[[Tuple[int, ...]], _R]) -> List[_R]:
-    """Every object found by *_STAT_ANY over the indexes 0..maxindex."""
+    """Every object found by *_STAT_ANY over the indexes 0..maxindex.
+
+    A kernel older than 4.17 has no *_STAT_ANY (EINVAL, as for a free
+    slot): then *_STAT, which shows only the objects the caller may read.
+    """
     found = []
     for index in range(info()[0] + 1):
         try:
             found.append(record(stat_any(index)))
+            continue
         except OSError as exc:
             if exc.errno not in (errno.EINVAL, errno.EIDRM):   # a free slot, or just removed
+                raise
+        try:
+            found.append(record(stat(index)))
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.EIDRM, errno.EACCES):
                 raise
     return found
 
 
 def _by_id(records: List[_R]) -> List[_R]:
-    return sorted(records, key=lambda r: r.id)  # type: ignore[attr-defined, no-any-return]
+    return sorted(records, key=lambda r: r.id)  # type: ignore[attr-defined]
 
 
 # -- shared memory --------------------------------------------------------------
@@ -97,8 +108,9 @@ def _shm_from_proc(proc_dir: str) -> List[ShmInfo]:
 
 
 def _shm_from_scan() -> List[ShmInfo]:
-    return _scan(lambda: _core.shmctl(0, _core.IPC_INFO),  # type: ignore[no-any-return]
-                 lambda i: _core.shmctl(i, _core.SHM_STAT_ANY),  # type: ignore[no-any-return]
+    return _scan(lambda: _core.shmctl(0, _core.IPC_INFO),
+                 lambda i: _core.shmctl(i, _core.SHM_STAT_ANY),
+                 lambda i: _core.shmctl(i, _core.SHM_STAT),
                  shm_info)
 
 
@@ -125,7 +137,8 @@ def list_shared_memory() -> List[ShmInfo]:
 # -- message queues ---------------------------------------------------------------
 
 def _queue_capacity(ident: int) -> Optional[int]:
-    """msg_qbytes of queue ``ident`` (not in /proc), or None once it is gone."""
+    """msg_qbytes of queue ``ident`` (not in /proc), or None once it is gone;
+    -1 if it cannot be read at all."""
     try:
         return _core.msgctl(ident, _core.IPC_STAT)[9]  # type: ignore[no-any-return]
     except PermissionError:
@@ -141,8 +154,7 @@ def _queue_capacity(ident: int) -> Optional[int]:
             continue
         if t[0] == ident:
             return t[9]  # type: ignore[no-any-return]
-    raise PermissionError(errno.EACCES, "cannot read the capacity of message queue id %d"
-                          % ident)
+    return -1       # a kernel before 4.17 (no MSG_STAT_ANY) and no read permission
 
 
 def _msg_from_proc(proc_dir: str) -> List[MessageQueueInfo]:
@@ -160,8 +172,9 @@ def _msg_from_proc(proc_dir: str) -> List[MessageQueueInfo]:
 
 
 def _msg_from_scan() -> List[MessageQueueInfo]:
-    return _scan(lambda: _core.msgctl(0, _core.IPC_INFO),  # type: ignore[no-any-return]
-                 lambda i: _core.msgctl(i, _core.MSG_STAT_ANY),  # type: ignore[no-any-return]
+    return _scan(lambda: _core.msgctl(0, _core.IPC_INFO),
+                 lambda i: _core.msgctl(i, _core.MSG_STAT_ANY),
+                 lambda i: _core.msgctl(i, _core.MSG_STAT),
                  msg_info)
 
 
@@ -179,8 +192,9 @@ def list_message_queues() -> List[MessageQueueInfo]:
     """Every message queue in this IPC namespace, sorted by id.
 
     ``max_bytes`` is not in /proc/sysvipc/msg: it is read with msgctl
-    (IPC_STAT, or MSG_STAT_ANY without read permission).  Raises OSError
-    only if the kernel cannot be asked at all.
+    (IPC_STAT, or MSG_STAT_ANY without read permission); it is -1 for a
+    queue the caller may not read on a kernel older than 4.17.  Raises
+    OSError only if the kernel cannot be asked at all.
     """
     return _list_message_queues(_PROC_DIR)
 
@@ -195,8 +209,9 @@ def _sem_from_proc(proc_dir: str) -> List[SemaphoreSetInfo]:
 
 
 def _sem_from_scan() -> List[SemaphoreSetInfo]:
-    return _scan(lambda: _core.semctl(0, 0, _core.IPC_INFO),  # type: ignore[no-any-return]
-                 lambda i: _core.semctl(i, 0, _core.SEM_STAT_ANY),  # type: ignore[no-any-return]
+    return _scan(lambda: _core.semctl(0, 0, _core.IPC_INFO),
+                 lambda i: _core.semctl(i, 0, _core.SEM_STAT_ANY),
+                 lambda i: _core.semctl(i, 0, _core.SEM_STAT),
                  sem_info)
 
 

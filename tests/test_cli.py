@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Set, Tuple
 
 import pytest
 
@@ -30,7 +30,7 @@ needs_util_linux = pytest.mark.skipif(IPCS is None or IPCMK is None,
 KIND_OF_SECTION = {"Message Queues": "msg", "Shared Memory Segments": "shm",
                    "Semaphore Arrays": "sem"}
 JSON_NAME = {"shm": "shared_memory", "msg": "message_queues", "sem": "semaphores"}
-LISTER = {"shm": sysvkit.list_shared_memory, "msg": sysvkit.list_message_queues,
+LISTER: Dict[str, Callable[[], List[Any]]] = {"shm": sysvkit.list_shared_memory, "msg": sysvkit.list_message_queues,
           "sem": sysvkit.list_semaphores}
 TIME_FIELDS = {"attach_time", "detach_time", "change_time", "send_time", "receive_time",
                "op_time"}
@@ -378,7 +378,7 @@ def _segment_of_killed_process(ipc: Any) -> int:
         child.wait()
         if child.stdout:
             child.stdout.close()
-    return ident
+    return int(ident)
 
 
 def test_orphans(ipc: Any, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 from pathlib import Path
-from typing import Any, List
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
 
 import sysvkit
-from sysvkit import listing
+from sysvkit import _core, listing
 from sysvkit import lowlevel as ll
 
 PROC = "/proc/sysvipc"
 
-LISTERS = {
+LISTERS: Dict[str, Tuple[Callable[[], List[Any]], Callable[[Optional[str]], List[Any]]]] = {
     "shm": (sysvkit.list_shared_memory, listing._list_shared_memory),
     "msg": (sysvkit.list_message_queues, listing._list_message_queues),
     "sem": (sysvkit.list_semaphores, listing._list_semaphores),
@@ -192,4 +193,39 @@ def test_records_are_frozen(objects: Any) -> None:
     shm, _, _ = objects
     seg = by_id(sysvkit.list_shared_memory(), shm.id)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        seg.size = 1  # type: ignore[misc]
+        seg.size = 1
+
+
+class _NoStatAny:
+    """sysvkit._core as a kernel before 4.17 shows it: *_STAT_ANY is EINVAL."""
+
+    def __init__(self, core: Any) -> None:
+        self._core = core
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._core, name)
+
+    @staticmethod
+    def _check(cmd: int, stat_any: int) -> None:
+        if cmd == stat_any:
+            raise OSError(errno.EINVAL, "Invalid argument")
+
+    def shmctl(self, ident: int, cmd: int, *args: Any) -> Any:
+        self._check(cmd, self._core.SHM_STAT_ANY)
+        return self._core.shmctl(ident, cmd, *args)
+
+    def msgctl(self, ident: int, cmd: int, *args: Any) -> Any:
+        self._check(cmd, self._core.MSG_STAT_ANY)
+        return self._core.msgctl(ident, cmd, *args)
+
+    def semctl(self, ident: int, num: int, cmd: int, *args: Any) -> Any:
+        self._check(cmd, self._core.SEM_STAT_ANY)
+        return self._core.semctl(ident, num, cmd, *args)
+
+
+def test_scan_without_stat_any(objects: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where *_STAT_ANY does not exist, the scan uses *_STAT (readable objects)."""
+    expected = {kind: private(PROC) for kind, (_, private) in LISTERS.items()}
+    monkeypatch.setattr(listing, "_core", _NoStatAny(_core))
+    for kind, (_, private) in LISTERS.items():
+        assert private(None) == expected[kind]
