@@ -584,33 +584,62 @@ def test_main_module_and_bench_loaded_only_for_bench(run_py: Any) -> None:
 
 # -- demo -------------------------------------------------------------------------------------------
 
+DEMO_IDS = re.compile(r"shared memory segment \(id (\d+),.*\n.*message queue \(id (\d+)\)"
+                      r".*lock \(id (\d+)\)")
+
+
+def demo_ids(text: str) -> Dict[str, int]:
+    """The ids the demo printed for its segment, queue and lock."""
+    m = DEMO_IDS.search(text)
+    assert m, text
+    return {"shm": int(m.group(1)), "msg": int(m.group(2)), "sem": int(m.group(3))}
+
+
+def assert_gone(ids: Dict[str, int]) -> None:
+    now = all_ids()
+    for kind, ident in ids.items():
+        assert ident not in now[kind], "the demo left %s id %d behind" % (kind, ident)
+
+
 def test_demo_runs_and_leaves_nothing_behind() -> None:
-    before = all_ids()
     proc = run_cli("demo", "--workers", "3", "--numbers", "20000")
     assert proc.returncode == 0, proc.stderr
-    assert all_ids() == before
     out = proc.stdout
+    ids = demo_ids(out)
+    assert_gone(ids)
     assert "the parent's sieve agrees: yes" in out
     assert "20000 numbers checked" in out
     assert len(re.findall(r"^  worker \d \(pid \d+\)", out, re.M)) == 3
     listing = parse_ipcs(out.split("Live listing", 1)[1])
-    (seg,) = listing["shm"].values()
-    assert seg["nattch"] == "4"     # the parent and three workers, live
-    assert len(listing["msg"]) == 1 and len(listing["sem"]) == 1
+    assert list(listing["shm"]) == [ids["shm"]]
+    assert listing["shm"][ids["shm"]]["nattch"] == "4"     # the parent and three workers
+    assert list(listing["msg"]) == [ids["msg"]] and list(listing["sem"]) == [ids["sem"]]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_demo_interrupted_removes_everything(sig: int) -> None:
-    before = all_ids()
+@pytest.mark.parametrize("when", ["starting", "working"])
+def test_demo_interrupted_removes_everything(sig: int, when: str) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "sysvkit", "demo", "--workers", "2",
                              "--numbers", "2000000"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         assert proc.stdout is not None
+        head = ""
         for line in proc.stdout:
+            head += line
             if "a message queue (id" in line:
                 break
-        assert all_ids() != before        # its objects exist now
+        ids = demo_ids(head)
+        now = all_ids()
+        assert all(ident in now[kind] for kind, ident in ids.items())   # made, in use
+        if when == "working":    # wait until both workers have attached the segment
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and proc.poll() is None:
+                segs = [s for s in sysvkit.list_shared_memory() if s.id == ids["shm"]]
+                if segs and segs[0].attached == 3:
+                    break
+                time.sleep(0.01)
+            assert segs and segs[0].attached == 3
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -619,12 +648,12 @@ def test_demo_interrupted_removes_everything(sig: int) -> None:
             proc.communicate()
     assert proc.returncode == 130, err
     assert one_error_line(err).startswith("sysvkit demo: interrupted")
+    assert_gone(ids)
+    # No worker is left running in the demo's session (multiprocessing's
+    # resource tracker may take a moment to see its parent gone).
     deadline = time.monotonic() + 10
-    while all_ids() != before and time.monotonic() < deadline:
-        time.sleep(0.05)      # workers may still be exiting
-    assert all_ids() == before
-    # No worker is left running in the demo's session.
-    time.sleep(0.2)
+    while _session_processes(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert not _session_processes(proc.pid)
 
 
