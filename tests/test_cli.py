@@ -53,8 +53,9 @@ def run_cli(*args: str, **kwargs: Any) -> "subprocess.CompletedProcess[str]":
 
 def util_ipcs(*args: str) -> str:
     assert IPCS is not None
+    env = dict(os.environ, LC_ALL="C")     # untranslated titles and headers
     return subprocess.run([IPCS, *args], capture_output=True, text=True, check=True,
-                          timeout=60).stdout
+                          timeout=60, env=env).stdout
 
 
 def ipcmk(ipc: Any, kind: str, *args: str) -> int:
@@ -379,6 +380,23 @@ def _segment_of_killed_process(ipc: Any) -> int:
         if child.stdout:
             child.stdout.close()
     return int(ident)
+
+
+def test_rm_orphans_only_own_unless_all_users(ipc: Any, run_py: Any) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch to another user")
+    orphan = _segment_of_killed_process(ipc)      # root's
+    code = """
+        import gettext, locale, os, sys         # imports first: /root may be closed to nobody
+        import sysvkit.cli, sysvkit.listing
+        os.setgid(65534); os.setuid(65534)
+        sys.exit(sysvkit.cli.main(["rm", "--orphans", "--dry-run"] + sys.argv[1:]))
+    """
+    mine = run_py(code)
+    assert "segment id %d " % orphan not in mine.stdout
+    everyone = run_py(code, "--all-users")
+    assert "would remove shared memory segment id %d " % orphan in everyone.stdout
+    assert orphan in all_ids()["shm"]
 
 
 def test_orphans(ipc: Any, capsys: pytest.CaptureFixture[str]) -> None:
