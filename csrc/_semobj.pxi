@@ -238,13 +238,9 @@ cdef class SemaphoreBase:
         k = n
         self._release(<int>k)
 
-    def wait_zero(self, timeout=None):
-        """Wait until the value is 0.
-
-        timeout: seconds; None waits for ever, 0 only checks.  Returns True
-        when the value is 0, False on timeout.  ValueError for a negative or
-        NaN timeout; RemovedError if the set was removed (also while waiting).
-        """
+    def _wait_zero(self, timeout=None):
+        """Wait until the value is 0 (timeout: seconds, None for ever);
+        True when it is, False on timeout (Semaphore.wait_zero)."""
         cdef double t = _SEMOBJ_FOREVER
         if timeout is not None:
             t = _semobj_wait_timeout(timeout)

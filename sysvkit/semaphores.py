@@ -435,6 +435,16 @@ class Semaphore(_core.SemaphoreBase, IPCObject):
         """The pid of the last process that operated on it (GETPID); 0 for none."""
         return self._ctl(_core.GETPID)
 
+    def wait_zero(self, timeout: Optional[float] = None) -> bool:
+        """Wait until the value is 0.
+
+        timeout: seconds; None waits for ever, 0 only checks.  Returns True
+        when the value is 0, False on timeout.  ValueError for a negative or
+        NaN timeout; ValueError once closed; RemovedError if the set was
+        removed (also while waiting).  Ctrl-C raises KeyboardInterrupt.
+        """
+        return self._wait_zero(timeout)
+
     def stat(self) -> SemaphoreSetInfo:
         """The record of the set this semaphore belongs to.  RemovedError once removed."""
         return IPCObject.stat(self)  # type: ignore[no-any-return]

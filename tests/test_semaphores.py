@@ -830,35 +830,64 @@ def test_lock_release_in_another_thread_of_the_process(lock: Lock) -> None:
     lock.release()
 
 
-def test_lock_wait_zero_and_value_not_part_of_lock(lock: Lock) -> None:
-    assert not hasattr(lock, "value") and not hasattr(lock, "set_values")
+def test_lock_is_not_a_counting_semaphore(lock: Lock) -> None:
+    for name in ("value", "wait_zero", "set_values", "op"):
+        assert not hasattr(lock, name)
+    with pytest.raises(TypeError):
+        lock.release(2)  # type: ignore[call-arg]
+    assert not lock.locked()
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_no_leaks_on_hot_and_error_paths(lock: Lock, sem: Semaphore) -> None:
+    def loop(n: int) -> None:
+        for _ in range(n):
+            lock.acquire()
+            lock.acquire(blocking=False)
+            lock.release()
+            try:
+                lock.release()
+            except RuntimeError:
+                pass
+            sem.release()
+            sem.acquire(timeout=0)
+            sem.acquire(blocking=False)
+            sem.wait_zero(0)
+            try:
+                sem.acquire(timeout=-5)
+            except ValueError:
+                pass
+
+    loop(20000)
+    before = _rss()
+    loop(50000)
+    assert _rss() - before < 1 << 20
 
 
 MUTEX_CHILD = """
     import sysvkit
-    from sysvkit import lowlevel as ll
     lock, shm_id, n = ARGS
-    att = ll.shmat(shm_id)
-    for _ in range(n):
-        with lock:
-            v = int.from_bytes(att.read(8, 0), "little")
-            att.write((v + 1).to_bytes(8, "little"), 0)
-    ll.shmdt(att)
+    with sysvkit.SharedMemory.from_id(shm_id) as shm:
+        for _ in range(n):
+            with lock:
+                v = int.from_bytes(shm.read(8, 0), "little")
+                shm.write((v + 1).to_bytes(8, "little"), 0)
 """
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_lock_mutual_exclusion(method: str, ipc: Any) -> None:
+    # 6 processes x 2,000 read-modify-write increments of a shared counter.
     nproc, n = 6, 2000
     lk = ipc.new(Lock, key=IPC_PRIVATE)
-    shm_id = ipc.track_id("shm", ll.shmget(IPC_PRIVATE, 8, ll.IPC_CREAT | 0o600))
-    procs = [start(method, MUTEX_CHILD, lk, shm_id, n) for _ in range(nproc)]
+    shm = ipc.new(sysvkit.SharedMemory, key=IPC_PRIVATE, size=8)
+    procs = [start(method, MUTEX_CHILD, lk, shm.id, n) for _ in range(nproc)]
     join_all(procs, timeout=120)
-    att = ll.shmat(shm_id)
-    try:
-        assert int.from_bytes(att.read(8, 0), "little") == nproc * n
-    finally:
-        ll.shmdt(att)
+    assert int.from_bytes(shm.read(8, 0), "little") == nproc * n
     assert not lk.locked()
 
 
