@@ -159,6 +159,9 @@ cdef class _Segment:
         cdef int r
         if self._addr != NULL:
             raise ValueError("already attached (id %d)" % self._shmid)
+        if self._hold != NULL:
+            # Its placeholder may still back arrays made before close().
+            raise ValueError("a closed segment object cannot be attached again")
         with nogil:
             r = sysv.shmctl(shmid, IPC_STAT, &ds)
         if r == -1:

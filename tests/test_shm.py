@@ -477,6 +477,8 @@ def test_close_is_idempotent_and_then_use_is_valueerror(ipc: Any) -> None:
             use()
     assert a.stat().attached == 0                # stat and remove still work
     assert "closed" in repr(a)
+    with pytest.raises(ValueError, match="again"):
+        a._seg_attach(a.id)                      # the core's in-place attach, once only
 
 
 @pytest.mark.parametrize("export", ["memoryview", "slice", "numpy", "numpy_view", "cast",
