@@ -1237,6 +1237,9 @@ CTRL_C = r"""
 import os, signal, sys, threading, time
 from sysvkit import lowlevel as ll
 how = sys.argv[1]
+# Python installs its SIGINT handler only if SIGINT was not ignored when it
+# started (a background job inherits it ignored): install it in any case.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 q = ll.msgget(ll.IPC_PRIVATE, ll.IPC_CREAT | 0o600)
 full = ll.msgget(ll.IPC_PRIVATE, ll.IPC_CREAT | 0o600)
 s = ll.semget(ll.IPC_PRIVATE, 1, ll.IPC_CREAT | 0o600)
@@ -1301,6 +1304,7 @@ def test_uncaught_ctrl_c_exits_like_python(run_py: RunPy) -> None:
     code = textwrap.dedent("""
         import os, signal, threading, time
         from sysvkit import lowlevel as ll
+        signal.signal(signal.SIGINT, signal.default_int_handler)   # even if started ignored
         q = ll.msgget(ll.IPC_PRIVATE, ll.IPC_CREAT | 0o600)
         main = threading.main_thread().ident
         threading.Timer(0.3, lambda: signal.pthread_kill(main, signal.SIGINT)).start()
