@@ -631,6 +631,27 @@ def test_msgrcv_selects_by_type(new_msq: Callable[..., int]) -> None:
     assert info.value.errno == errno.ENOMSG
 
 
+def test_msgrcv_msg_copy_peeks_by_index(new_msq: Callable[..., int]) -> None:
+    q = new_msq()
+    ll.msgsnd(q, b"first", 1)
+    ll.msgsnd(q, b"second", 2)
+    try:
+        assert ll.msgrcv(q, 100, 1, ll.MSG_COPY | ll.IPC_NOWAIT) == (b"second", 2)
+    except OSError as exc:      # pragma: no cover - kernel without CONFIG_CHECKPOINT_RESTORE
+        if exc.errno == errno.ENOSYS:
+            pytest.skip("MSG_COPY not supported by this kernel")
+        raise
+    assert ll.msgrcv(q, 100, 0, ll.MSG_COPY | ll.IPC_NOWAIT) == (b"first", 1)
+    with pytest.raises(OSError) as info:
+        ll.msgrcv(q, 100, 2, ll.MSG_COPY | ll.IPC_NOWAIT)      # no message at index 2
+    assert info.value.errno == errno.ENOMSG
+    with pytest.raises(OSError) as info:
+        ll.msgrcv(q, 100, 0, ll.MSG_COPY)                      # MSG_COPY needs IPC_NOWAIT
+    assert info.value.errno == errno.EINVAL
+    assert ll.msgctl(q, ll.IPC_STAT)[7] == 2                   # nothing was taken
+    assert ll.msgrcv(q, 100, timeout=float("inf")) == (b"first", 1)   # inf: for ever
+
+
 def test_msgrcv_e2big_keeps_message_and_noerror_truncates(new_msq: Callable[..., int]) -> None:
     q = new_msq()
     ll.msgsnd(q, b"0123456789", 2)
