@@ -61,6 +61,7 @@ cdef inline void _semobj_set(sembuf *op, int num, int delta, int flags) noexcept
 
 @cython.auto_pickle(False)
 @cython.binding(False)
+@cython.embedsignature.format("clinic")
 cdef class SemaphoreBase:
     """Compiled base of sysvkit.Semaphore: acquire, release and wait_zero.
 
@@ -128,20 +129,23 @@ cdef class SemaphoreBase:
         or timed out."""
         if sysv.semop(self._id, fast, nsops) == 0:
             return 1
-        return self._block(errno, slow, nsops, blocking, timeout)
+        return self._block(errno, fast, slow, nsops, blocking, timeout)
 
     @cython.final
-    cdef int _block(self, int err, sembuf *slow, int nsops, bint blocking,
+    cdef int _block(self, int err, sembuf *fast, sembuf *slow, int nsops, bint blocking,
                     double timeout) except -1:
-        """The rest of _wait, after the first try failed with ``err``."""
+        """The rest of _wait, after the first try (``fast``) failed with ``err``."""
         cdef int r, semid
         cdef double deadline = 0
         cdef timespec ts
+        while err == EINTR:     # not expected of an IPC_NOWAIT call; retry it
+            PyErr_CheckSignals()
+            if sysv.semop(self._id, fast, nsops) == 0:
+                return 1
+            err = errno
         if err == EAGAIN:
             if not blocking or timeout == 0:
                 return 0
-        elif err == EINTR:
-            PyErr_CheckSignals()
         else:
             self._failed(err, "semop")
         if timeout > 0:
@@ -216,7 +220,7 @@ cdef class SemaphoreBase:
             t = _semobj_acquire_timeout(timeout)
         if sysv.semop(self._id, &self._down_nowait, 1) == 0:
             return True     # the uncontended case: one system call, GIL held
-        if self._block(errno, &self._down, 1, blocking, t):
+        if self._block(errno, &self._down_nowait, &self._down, 1, blocking, t):
             return True
         return False
 
@@ -260,6 +264,7 @@ cdef class SemaphoreBase:
 
 @cython.auto_pickle(False)
 @cython.binding(False)
+@cython.embedsignature.format("clinic")
 cdef class LockBase(SemaphoreBase):
     """Compiled base of sysvkit.Lock: a mutex on member 0, always SEM_UNDO.
 
@@ -292,7 +297,7 @@ cdef class LockBase(SemaphoreBase):
                 raise ValueError("can't specify a timeout for a non-blocking call")
         if sysv.semop(self._id, &self._down_nowait, 1) == 0:
             return True     # the uncontended case: one system call, GIL held
-        if self._block(errno, &self._down, 1, blocking, t):
+        if self._block(errno, &self._down_nowait, &self._down, 1, blocking, t):
             return True
         return False
 
@@ -319,7 +324,10 @@ cdef class LockBase(SemaphoreBase):
         self._unlock_c()
 
     def locked(self):
-        """True if the lock is held (by any process)."""
+        """True if the lock is held (by any process).
+
+        ValueError once closed; RemovedError if the lock was removed.
+        """
         return self._getval(GETVAL) == 0
 
     def __enter__(self):

@@ -1182,3 +1182,18 @@ def test_bench_c_lock_pair_makes_the_lock_calls(lock: Lock) -> None:
     with pytest.raises(BlockingIOError):
         _core.bench_c_lock_pair(lock.id, 1)   # IPC_NOWAIT, as Lock's first try
     lock.release()
+
+
+def test_signatures_follow_threading() -> None:
+    import inspect
+    lock_acquire = inspect.signature(Lock.acquire).parameters
+    sem_acquire = inspect.signature(Semaphore.acquire).parameters
+    assert (lock_acquire["blocking"].default, lock_acquire["timeout"].default) == (True, -1)
+    assert (sem_acquire["blocking"].default, sem_acquire["timeout"].default) == (True, None)
+    assert inspect.signature(Semaphore.release).parameters["n"].default == 1
+    assert list(inspect.signature(Lock.release).parameters) == ["self"]
+    for cls in (SemaphoreSet, Semaphore, Lock):
+        assert cls.__doc__ and "Error" in cls.__doc__
+    for meth in (Lock.acquire, Lock.release, Lock.locked, Semaphore.acquire,
+                 Semaphore.release, Semaphore.wait_zero, SemaphoreSet.op):
+        assert meth.__doc__ and len(meth.__doc__.splitlines()) > 1
