@@ -408,6 +408,7 @@ def test_readonly_attachment(ipc: Any) -> None:
     assert not arr.flags.writeable
     with pytest.raises(ValueError):
         arr.setflags(write=True)
+    assert not numpy.ndarray((4,), "u1", buffer=ro.buf).flags.writeable
     del arr
     view.release()
     assert a.read(4) == b"data"
