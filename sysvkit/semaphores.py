@@ -315,7 +315,9 @@ class SemaphoreSet(IPCObject):
 
 
 # -- Semaphore ------------------------------------------------------------------------
-class Semaphore(_core.SemaphoreBase, IPCObject):
+# with-blocks acquire and release (threading semantics), so the compiled
+# base's __enter__/__exit__ deliberately override IPCObject's (which close).
+class Semaphore(_core.SemaphoreBase, IPCObject):  # type: ignore[misc]
     """One semaphore, used as threading.Semaphore across processes.
 
     ``Semaphore(path, proj_id, *, key=None, create=False, exclusive=False,
@@ -454,7 +456,7 @@ class Semaphore(_core.SemaphoreBase, IPCObject):
 
 
 # -- Lock -----------------------------------------------------------------------------
-class Lock(_core.LockBase, IPCObject):
+class Lock(_core.LockBase, IPCObject):  # type: ignore[misc]  # __exit__: as Semaphore
     """A cross-process mutex, used as threading.Lock.
 
     ``Lock(path, proj_id, *, key=None, mode=0o600)`` opens the lock, or
