@@ -12,7 +12,7 @@ import errno
 from typing import Any, Callable, Optional, Tuple, Type
 
 from . import _core
-from ._args import check_int
+from ._args import check_int, check_mode
 from ._base import ACCESS_R, ACCESS_RW, IPCObject, open_or_create
 from ._core import RemovedError
 from ._keys import IPC_PRIVATE, StrPath
@@ -84,10 +84,14 @@ class SharedMemory(_core._Segment, IPCObject):
         ``create`` is false, FileExistsError with ``exclusive=True`` if it
         does, PermissionError if the caller may not use it.
         """
+        nbytes = check_int(size, "size", 0)      # argument checks before ftok and shmget
+        check_mode(mode)
+        if exclusive and not create:
+            raise ValueError("exclusive=True needs create=True")
         k = self._resolve(path, proj_id, key)
         creating = bool(create) or k == IPC_PRIVATE
         shmmax = _shmmax()
-        nbytes = check_int(size, "size", 0, shmmax)
+        check_int(nbytes, "size", 0, shmmax)
         if creating and nbytes == 0:
             raise ValueError("size is required to create a segment: give size > 0 (bytes, "
                              "at most shmmax=%d)" % shmmax)

@@ -277,6 +277,11 @@ def test_size_is_required_to_create(ipc: Any) -> None:
     shmmax = sysvkit.limits().shmmax
     with pytest.raises(ValueError, match=r"size.*%d" % min(shmmax, (1 << 63) - 1)):
         SHM(key=ipc.key(), size=shmmax + 1, create=True)
+    path, proj = ipc.path()
+    with pytest.raises(ValueError, match="size"):      # checked before ftok sees the path
+        SHM(path + ".missing", proj, size=-1, create=True)
+    with pytest.raises(ValueError, match="mode"):
+        SHM(path + ".missing", proj, size=64, create=True, mode=-1)
     assert shm_ids() == before
 
 
