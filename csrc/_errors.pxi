@@ -99,12 +99,16 @@ cdef int parse_timeout(object timeout, double *deadline) except -1:
 
 def ftok(path, int proj_id):
     """ftok(3): the key for an existing path and a project id."""
+    global errno
     cdef bytes p = _os.fsencode(path)
     cdef key_t key
     if b"\0" in p:
         raise ValueError("path must not contain NUL bytes")
+    # -1 is also a valid key (proj_id 0xff, device 0x..ff, inode 0x....ffff):
+    # only errno tells a failed stat() from it.
+    errno = 0
     key = sysv.ftok(p, proj_id)
-    if key == -1:
+    if key == -1 and errno != 0:
         err = errno
         raise _ERRNO_CLASSES.get(err, OSError)(err, strerror(err).decode("utf-8", "replace"), path)
     return key
