@@ -19,6 +19,7 @@ from sysv cimport (
     SETALL, SEM_STAT, SEM_STAT_ANY, SEM_INFO, SEMVMX,
 )
 
+import operator as _operator
 import os as _os
 
 
@@ -70,8 +71,13 @@ cdef int raise_timeout(str call, int kind, long long value) except -1:
 cdef key_t c_key(object key) except? -1:
     """A key in the signed or unsigned 32-bit range, as C's key_t."""
     cdef long long k
-    if isinstance(key, bool) or not isinstance(key, int):
-        raise TypeError("key must be an int, not %s" % type(key).__name__)
+    if isinstance(key, bool):
+        raise TypeError("key must be an int, not bool")
+    if not isinstance(key, int):
+        try:
+            key = _operator.index(key)      # numpy integers and the like, as os does
+        except TypeError:
+            raise TypeError("key must be an int, not %s" % type(key).__name__) from None
     if not -0x80000000 <= key <= 0xFFFFFFFF:
         raise ValueError("key must be in the signed or unsigned 32-bit range, got %r" % (key,))
     k = key
@@ -85,10 +91,17 @@ cdef int parse_timeout(object timeout, double *deadline) except -1:
     cdef double t
     if timeout is None:
         return 0
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+    if isinstance(timeout, (bool, str, bytes, bytearray)) or not (
+            isinstance(timeout, (int, float)) or hasattr(type(timeout), "__float__")
+            or hasattr(type(timeout), "__index__")):
         raise TypeError("timeout must be a number of seconds or None, not %s"
                         % type(timeout).__name__)
-    t = timeout
+    try:
+        t = timeout                     # numpy numbers, Fraction, Decimal too
+    except OverflowError:               # an int beyond any double
+        if timeout > 0:
+            return 0                    # as good as for ever
+        raise ValueError("timeout must be >= 0 seconds or None, got %r" % (timeout,)) from None
     if isnan(t) or t < 0:
         raise ValueError("timeout must be >= 0 seconds or None, got %r" % (timeout,))
     if t > 1e9:     # ~31 years: as good as for ever, and no overflow below
