@@ -40,7 +40,10 @@ def check_timeout(timeout: object, name: str = "timeout") -> Optional[float]:
         except (TypeError, ValueError):
             raise TypeError("%s must be a number of seconds or None, not %s"
                             % (name, type(timeout).__name__)) from None
-    t = float(timeout)
+    try:
+        t = float(timeout)
+    except OverflowError:       # an int beyond any float: for ever, or negative
+        t = math.inf if timeout > 0 else -math.inf
     if math.isnan(t) or t < 0:
         raise ValueError("%s must be >= 0 seconds or None, got %r" % (name, timeout))
     return t
