@@ -329,3 +329,6 @@ def test_check_timeout() -> None:
     for wrong in ("1", b"1", True, [1], object()):
         with pytest.raises(TypeError, match="timeout"):
             check_timeout(wrong)
+    assert check_timeout(10 ** 400) == float("inf")        # beyond any float: for ever
+    with pytest.raises(ValueError, match="timeout"):
+        check_timeout(-(10 ** 400))

@@ -740,6 +740,30 @@ def test_callers_ipc_nowait_wins_over_timeout(new_msq: Callable[..., int],
             ll.semop(s, [(0, -1, ll.IPC_NOWAIT)], timeout=timeout)
 
 
+def test_numbers_of_other_types_are_accepted(ipc: Any, new_msq: Callable[..., int]) -> None:
+    """Like os: keys take any integer (__index__), timeouts any real number."""
+    np = pytest.importorskip("numpy")
+    import decimal
+    import fractions
+    key = ipc.key()
+    keyed = new_msq(key=key)
+    assert ll.msgget(np.uint32(key & 0xFFFFFFFF), 0) == keyed   # unsigned form, numpy
+    assert ll.msgget(np.int64(key), 0) == keyed
+    q = new_msq()
+    with pytest.raises(TypeError, match="key"):
+        ll.msgget(np.float64(1), 0)
+    for timeout in (np.float32(0.01), np.int64(0), fractions.Fraction(1, 100),
+                    decimal.Decimal("0.01")):
+        with pytest.raises(TimeoutError):
+            ll.msgrcv(q, 10, timeout=timeout)
+    ll.msgsnd(q, b"x", 1, timeout=10 ** 400)                # beyond any double: for ever
+    assert ll.msgrcv(q, 10, timeout=10 ** 400) == (b"x", 1)
+    with pytest.raises(ValueError, match="timeout"):
+        ll.msgrcv(q, 10, timeout=-(10 ** 400))
+    with pytest.raises(ValueError, match="timeout"):
+        ll.msgrcv(q, 10, timeout=np.float64("nan"))
+
+
 def test_msgctl_stat_set_rmid(ipc: Any, new_msq: Callable[..., int]) -> None:
     key = ipc.key()
     before = int(time.time())
@@ -1485,7 +1509,7 @@ def rss() -> int:
         return int(f.read().split()[1]) * PAGE
 
 
-def _leak_body(q: int, s: int, shmid: int, path: str) -> Callable[[], None]:
+def _leak_body(q: int, s: int, shmid: int, path: str, absent: int) -> Callable[[], None]:
     payload = b"x" * 100
     big = b"y" * 9000          # heap-allocated receive buffer path
     values = [1, 2, 3]
@@ -1529,7 +1553,7 @@ def _leak_body(q: int, s: int, shmid: int, path: str) -> Callable[[], None]:
         except ValueError:
             pass
         try:
-            ll.msgget(0x7FFFFFFE, 0)
+            ll.msgget(absent, 0)
         except FileNotFoundError:
             pass
         try:
@@ -1539,11 +1563,11 @@ def _leak_body(q: int, s: int, shmid: int, path: str) -> Callable[[], None]:
     return once
 
 
-def test_no_leaks_in_core_loop(new_msq: Callable[..., int], new_sem: Callable[..., int],
+def test_no_leaks_in_core_loop(ipc: Any, new_msq: Callable[..., int], new_sem: Callable[..., int],
                                new_shm: Callable[..., int], tmp_path: Any) -> None:
     q, s, shmid = new_msq(), new_sem(3), new_shm(4096)
     path = str(tmp_path)
-    once = _leak_body(q, s, shmid, path)
+    once = _leak_body(q, s, shmid, path, ipc.key())     # a key nothing uses
     for _ in range(3000):                 # warm-up: caches, freelists, arenas
         once()
     gc.collect()
