@@ -822,6 +822,29 @@ def test_msgctl_info_and_stat_by_index(new_msq: Callable[..., int]) -> None:
         assert found[q] == ll.msgctl(q, ll.IPC_STAT)
 
 
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_cross_process_round_trip(new_msq: Callable[..., int], new_sem: Callable[..., int],
+                                  method: str) -> None:
+    """Children started both ways reach the same kernel objects by id."""
+    import multiprocessing
+    ctx = multiprocessing.get_context(method)
+    q = new_msq()
+    s = new_sem(2)
+    children = [ctx.Process(target=ll.msgsnd, args=(q, b"from child", 7)),
+                ctx.Process(target=ll.semop, args=(s, [(0, 2, 0), (1, 1, 0)]))]
+    for child in children:
+        child.start()
+    try:
+        assert ll.msgrcv(q, 100, timeout=30) == (b"from child", 7)
+        ll.semop(s, [(0, -2, 0), (1, -1, 0)], timeout=30)     # both at once, or none
+    finally:
+        for child in children:
+            child.join(30)
+    assert [child.exitcode for child in children] == [0, 0]
+    assert ll.msgctl(q, ll.IPC_STAT)[10] == children[0].pid     # lspid
+    assert ll.semctl(s, 1, ll.GETPID) == os.getpid()
+
+
 def _blocked_then_removed(call: Callable[[], Any], syscall: str,
                           remove: Callable[[], Any]) -> BaseException:
     bg = Background(call)
