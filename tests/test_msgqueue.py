@@ -582,7 +582,7 @@ def _check_delivery(q: MessageQueue, producers: int, n: int) -> None:
     last: Dict[Tuple[int, int], int] = {}
     seen = set()
     for _ in range(producers * n):
-        data, t = q.receive(timeout=60)
+        data, t = q.receive(timeout=20)
         who, i = map(int, data.split(b":"))
         assert t == 1 + i % 3
         assert (who, i) not in seen
