@@ -273,6 +273,28 @@ def test_normalize_key_property_out_of_range(key: int) -> None:
         normalize_key(key)
 
 
+@settings(max_examples=200)
+@given(st.one_of(st.integers(min_value=INT32_MIN - 10, max_value=UINT32_MAX + 10),
+                 st.integers()))
+def test_core_and_normalize_key_agree_on_the_range(key: int) -> None:
+    """The core's own key check accepts exactly what normalize_key accepts."""
+    if key & 0xFFFFFFFF == 0 and INT32_MIN <= key <= UINT32_MAX:
+        return      # IPC_PRIVATE with flags 0 would create a queue
+    try:
+        expected: object = normalize_key(key)
+    except ValueError:
+        expected = ValueError
+    try:
+        ll.msgget(key, 0)        # never creates: opens, or FileNotFoundError
+        got: object = expected
+    except FileNotFoundError as exc:
+        assert key_hex(expected) in str(exc)  # type: ignore[arg-type]
+        got = expected
+    except ValueError:
+        got = ValueError
+    assert got == expected
+
+
 @given(st.integers(min_value=INT32_MIN, max_value=UINT32_MAX))
 def test_explain_key_property(key: int) -> None:
     parts = explain_key(key)

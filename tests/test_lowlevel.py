@@ -1532,6 +1532,11 @@ def rss() -> int:
         return int(f.read().split()[1]) * PAGE
 
 
+def vsz() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[0]) * PAGE
+
+
 def _leak_body(q: int, s: int, shmid: int, path: str, absent: int) -> Callable[[], None]:
     payload = b"x" * 100
     big = b"y" * 9000          # heap-allocated receive buffer path
@@ -1594,7 +1599,7 @@ def test_no_leaks_in_core_loop(ipc: Any, new_msq: Callable[..., int], new_sem: C
     for _ in range(3000):                 # warm-up: caches, freelists, arenas
         once()
     gc.collect()
-    before = rss()
+    before, before_vsz = rss(), vsz()
     t0 = time.monotonic()
     n = 0
     while n < 50000 and time.monotonic() - t0 < 8:
@@ -1602,6 +1607,7 @@ def test_no_leaks_in_core_loop(ipc: Any, new_msq: Callable[..., int], new_sem: C
         n += 1
     gc.collect()
     grown = rss() - before
+    assert vsz() - before_vsz < 64 << 20       # no mapping left behind by shmat/detach
     assert n >= 5000, "too slow to measure: %d iterations" % n
     # A leak of a single small object per iteration would show as >= 16 bytes
     # x n; allow a little noise from the allocator.
