@@ -1512,6 +1512,38 @@ def test_timed_wait_leaves_programs_alarm_and_rt_handlers_alone(run_py: RunPy) -
     assert out["rtmin_handler"]
 
 
+@pytest.mark.parametrize("disposition", ["SIG_DFL", "SIG_IGN"])
+def test_timed_wait_after_program_resets_the_timer_signal(run_py: RunPy,
+                                                          disposition: str) -> None:
+    """A program (or library) that resets every real-time signal to SIG_DFL
+    or SIG_IGN after a timed wait must not be killed by the next timed wait's
+    timer (SIG_DFL), nor see it wait for ever (SIG_IGN)."""
+    proc = run_py("""
+        import signal, sys, time
+        from sysvkit import lowlevel as ll
+        disposition = getattr(signal, sys.argv[1])
+        q = ll.msgget(ll.IPC_PRIVATE, ll.IPC_CREAT | 0o600)
+        try:
+            for round in range(3):
+                t0 = time.monotonic()
+                try:
+                    ll.msgrcv(q, 10, timeout=0.1)
+                except TimeoutError:
+                    pass
+                assert time.monotonic() - t0 < 5
+                # All of them to SIG_DFL; the top four to SIG_IGN (with every
+                # one ignored there is no signal left for the timer, and the
+                # timed wait raises BlockingIOError rather than hang).
+                low = signal.SIGRTMIN if disposition == signal.SIG_DFL else signal.SIGRTMAX - 3
+                for signo in range(low, signal.SIGRTMAX + 1):
+                    signal.signal(signo, disposition)
+            print("survived")
+        finally:
+            ll.msgctl(q, ll.IPC_RMID)
+    """, disposition, timeout=30)
+    assert proc.stdout.strip() == "survived"
+
+
 def test_timed_wait_in_many_threads_at_once(new_msq: Callable[..., int]) -> None:
     """Twenty threads in timed receives; messages wake exactly as many."""
     q = new_msq()
