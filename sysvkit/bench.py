@@ -809,16 +809,24 @@ class _Segment:
             self.open = functools.partial(_open_private, size)
 
     def close(self) -> None:
-        self.buf.release()
+        """Destroy the segment first (which needs no detaching), then let go
+        of the mapping; on an interrupted copy a frame may still hold a view
+        of it, which then goes when the process does."""
         if self.kind == SK_SHM:
-            self.obj.close()
             self.obj.remove()
         elif self.kind == SI_SHM:
-            self.obj.detach()
             self.obj.remove()
         elif self.kind == MP_SHM:
-            self.obj.close()
             self.obj.unlink()
+        try:
+            self.buf.release()
+        except BufferError:
+            return
+        with contextlib.suppress(BufferError):
+            if self.kind in (SK_SHM, MP_SHM):
+                self.obj.close()
+            elif self.kind == SI_SHM:
+                self.obj.detach()
 
 
 def _open_sysvkit_shm(ident: int) -> Tuple[memoryview, Callable[[], None]]:

@@ -1,0 +1,324 @@
+"""``sysvkit bench``: every workload on every transport yields a figure, the
+JSON is as documented, and nothing (processes, IPC objects, POSIX segments)
+is left behind, also when Ctrl-C arrives mid-run.  No assertion on speed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any, Dict, List, Set, Tuple
+
+import pytest
+
+from sysvkit import bench
+
+HAVE_SYSV_IPC = bench._sysv_ipc is not None
+KINDS = ("shm", "msg", "sem")
+
+
+def ipc_ids() -> Dict[str, Set[int]]:
+    ids: Dict[str, Set[int]] = {}
+    for kind in KINDS:
+        with open("/proc/sysvipc/%s" % kind) as f:
+            next(f)
+            ids[kind] = {int(line.split()[1]) for line in f if line.strip()}
+    return ids
+
+
+def posix_shm_names() -> Set[str]:
+    return {n for n in os.listdir("/dev/shm") if n.startswith("psm_")}
+
+
+def marked_pids(marker: str) -> List[int]:
+    """Live (not zombie) processes whose environment carries ``marker``."""
+    found = []
+    needle = ("SYSVKIT_BENCH_TEST=%s" % marker).encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/environ" % entry, "rb") as f:
+                if needle not in f.read().split(b"\0"):
+                    continue
+            with open("/proc/%s/stat" % entry) as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            found.append(int(entry))
+    return found
+
+
+def wait_gone(marker: str, timeout: float = 10.0) -> List[int]:
+    deadline = time.monotonic() + timeout
+    while True:
+        left = marked_pids(marker)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)
+
+
+def start_bench(*args: str) -> Tuple["subprocess.Popen[str]", str]:
+    marker = uuid.uuid4().hex
+    env = dict(os.environ, SYSVKIT_BENCH_TEST=marker)
+    proc = subprocess.Popen([sys.executable, "-m", "sysvkit", "bench", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return proc, marker
+
+
+def expected_rows() -> Set[Tuple[str, str]]:
+    """(workload, transport) of every row a full set of groups must have."""
+    msg = [bench.SK_QUEUE, bench.PIPE, bench.UNIX_STREAM, bench.UNIX_DGRAM, bench.TCP,
+           bench.MP_QUEUE]
+    if HAVE_SYSV_IPC:
+        msg.append(bench.SI_QUEUE)
+    rows: Set[Tuple[str, str]] = set()
+    for w in ("pair-16B", "pair-1KiB", "pair-64KiB"):
+        rows |= {(w, t) for t in msg + [bench.C_MSG]}
+    sem = [bench.SK_SEM, bench.SK_LOCK, bench.C_SEM, bench.MP_LOCK]
+    sem.append(bench.C_LOCK if hasattr(bench._core, "bench_c_lock_pair") else bench.C_SEM_UNDO)
+    if HAVE_SYSV_IPC:
+        sem.append(bench.SI_SEM)
+    rows |= {("sem-pair", t) for t in sem}
+    for w in ("roundtrip-16B", "roundtrip-4KiB", "throughput-16B", "throughput-4KiB"):
+        rows |= {(w, t) for t in msg}
+    shm = [bench.SK_SHM, bench.MP_SHM, bench.PRIVATE] + ([bench.SI_SHM] if HAVE_SYSV_IPC else [])
+    for w in ("shm-fill-64MiB", "shm-read-64MiB"):
+        rows |= {(w, t) for t in shm}
+    idle = [bench.SK_QUEUE, bench.SK_SEM, bench.SK_LOCK, bench.PIPE, bench.UNIX_STREAM,
+            bench.UNIX_DGRAM, bench.TCP, bench.MP_QUEUE]
+    if HAVE_SYSV_IPC:
+        idle += [bench.SI_QUEUE, bench.SI_SEM]
+    rows |= {("idle-cpu", t) for t in idle}
+    wake = msg + [bench.SK_SEM] + ([bench.SI_SEM] if HAVE_SYSV_IPC else [])
+    for w in ("wakeup", "wakeup-timeout"):
+        rows |= {(w, t) for t in wake}
+    return rows
+
+
+def check_results(doc: Dict[str, Any], rows: Set[Tuple[str, str]]) -> None:
+    results = doc["results"]
+    got = [(r["workload"], r["transport"]) for r in results]
+    assert len(got) == len(set(got)), "duplicate rows"
+    assert set(got) == rows
+    for r in results:
+        assert set(r) >= {"workload", "group", "transport", "applicable", "value", "unit",
+                          "better", "spread", "samples", "iterations", "reference",
+                          "vs_best", "vs_sysv_ipc", "extra", "note"}
+        assert r["better"] in ("lower", "higher")
+        if not r["applicable"]:
+            assert r["value"] is None and r["note"], r
+            continue
+        v = r["value"]
+        assert isinstance(v, float) and math.isfinite(v), r
+        if r["group"] == "idle":
+            assert v >= 0, r           # CPU while waiting may round to nothing
+        else:
+            assert v > 0, r
+        s = r["spread"]
+        assert s["min"] <= s["q1"] <= v <= s["q3"] <= s["max"], r
+        assert r["samples"] >= 1 and r["iterations"] >= 1
+        if not r["reference"] and r["vs_best"] is not None:
+            assert r["vs_best"] >= 1.0 - 1e-9, r
+        if r["transport"].startswith("sysvkit.") and HAVE_SYSV_IPC \
+                and r["group"] in ("pair", "roundtrip", "throughput", "shm") \
+                and r["workload"] != "pair-64KiB":
+            assert r["vs_sysv_ipc"] is not None and r["vs_sysv_ipc"] > 0, r
+        if r["group"] == "throughput":
+            assert r["extra"]["MB/s"] > 0
+    # n/a is reserved for what cannot apply: System V messages over msgmax,
+    # and waits that have no timeout in sysv_ipc.
+    for r in results:
+        if not r["applicable"]:
+            assert r["workload"] in ("pair-64KiB", "idle-cpu", "wakeup-timeout"), r
+            assert "sysv" in r["transport"] or "C " in r["transport"], r
+    for t in doc["targets"]:
+        assert set(t) == {"name", "value", "target", "met"}
+        assert isinstance(t["met"], bool)
+
+
+@pytest.mark.slow
+def test_quick_json_every_workload_and_transport() -> None:
+    before, before_posix = ipc_ids(), posix_shm_names()
+    proc, marker = start_bench("--quick", "--json")
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    doc = json.loads(out)
+    assert doc["mode"] == "quick"
+    assert doc["limits"]["msgmax"] > 0
+    check_results(doc, expected_rows())
+    names = " ".join(t["name"] for t in doc["targets"])
+    for part in ("queue pair / C pair", "Lock pair / C lock pair", "idle CPU",
+                 "wake-up with timeout / without", "shm fill / bytearray fill"):
+        assert part in names
+    if HAVE_SYSV_IPC:
+        assert "vs sysv_ipc" in names
+    assert not wait_gone(marker), "benchmark processes left running"
+    assert ipc_ids() == before, "IPC objects left behind"
+    assert posix_shm_names() <= before_posix
+
+
+def test_run_directly_json(capsys: pytest.CaptureFixture[str]) -> None:
+    """bench.run() on the parser bench.add_arguments() builds (the CLI's path)."""
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    before = ipc_ids()
+    args = parser.parse_args(["--json", "--only", "sem", "--only", "pair", "--repeats", "1"])
+    args.quick = True
+    assert bench.run(args) == 0
+    doc = json.loads(capsys.readouterr().out)
+    rows = {r for r in expected_rows() if r[0] in ("sem-pair", "pair-16B", "pair-1KiB",
+                                                   "pair-64KiB")}
+    check_results(doc, rows)
+    assert doc["repeats"] == 1
+    assert ipc_ids() == before
+
+
+def test_table_output(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    args = parser.parse_args(["--quick", "--only", "sem", "--repeats", "1"])
+    assert bench.run(args) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.startswith("workload"))
+    for col in ("transport", "median", "min..max", "unit", "vs best", "vs sysv_ipc"):
+        assert col in header
+    assert "sysvkit.Lock" in out and "sysvkit.Semaphore" in out
+    assert "Targets" in out and "Lock pair / C lock pair" in out
+
+
+def test_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    assert bench.run(parser.parse_args(["--repeats", "0"])) == 2
+    assert "--repeats" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--only", "nosuchgroup"])
+
+
+def fake(workload: str, transport: str, value: float, better: str = "lower",
+         reference: bool = False, group: str = "pair") -> bench.Result:
+    return bench.Result(workload, group, transport, "us" if better == "lower" else "msg/s",
+                        better, value, {"min": value, "q1": value, "q3": value, "max": value},
+                        3, 10, reference)
+
+
+def test_ratios_and_targets() -> None:
+    rows = [
+        fake("pair-16B", bench.SK_QUEUE, 1.1),
+        fake("pair-16B", bench.C_MSG, 1.0, reference=True),
+        fake("pair-16B", bench.SI_QUEUE, 2.2),
+        fake("pair-16B", bench.PIPE, 0.55),
+        fake("throughput-16B", bench.SK_QUEUE, 200.0, "higher", group="throughput"),
+        fake("throughput-16B", bench.SI_QUEUE, 100.0, "higher", group="throughput"),
+        fake("sem-pair", bench.SK_LOCK, 1.3, group="sem"),
+        fake("sem-pair", bench.C_LOCK, 1.0, reference=True, group="sem"),
+        fake("idle-cpu", bench.SK_QUEUE, 0.5, group="idle"),
+        fake("wakeup", bench.SK_QUEUE, 10.0, group="wakeup"),
+        fake("wakeup-timeout", bench.SK_QUEUE, 11.0, group="wakeup"),
+        fake("shm-fill-64MiB", bench.SK_SHM, 9.0, "higher", group="shm"),
+        fake("shm-fill-64MiB", bench.PRIVATE, 10.0, "higher", reference=True, group="shm"),
+        bench.Result("pair-64KiB", "pair", bench.SK_QUEUE, "us", "lower", note="too big"),
+    ]
+    bench.add_ratios(rows)
+    by = {(r.workload, r.transport): r for r in rows}
+    # The best non-reference transport is the unit; a reference may beat it.
+    assert by["pair-16B", bench.PIPE].vs_best == pytest.approx(1.0)
+    assert by["pair-16B", bench.SK_QUEUE].vs_best == pytest.approx(2.0)
+    assert by["pair-16B", bench.C_MSG].vs_best == pytest.approx(1.0 / 0.55)
+    assert by["pair-16B", bench.SK_QUEUE].vs_sysv_ipc == pytest.approx(0.5)
+    # Higher is better: twice the rate is half the cost.
+    assert by["throughput-16B", bench.SK_QUEUE].vs_sysv_ipc == pytest.approx(0.5)
+    assert by["throughput-16B", bench.SI_QUEUE].vs_best == pytest.approx(2.0)
+    assert by["pair-64KiB", bench.SK_QUEUE].vs_best is None
+    got = {t.name: t for t in bench.targets(rows)}
+    t = got["sysvkit queue pair / C pair (16B)"]
+    assert t.value == pytest.approx(1.1) and t.met
+    t = got["sysvkit Lock pair / C lock pair"]
+    assert t.value == pytest.approx(1.3) and not t.met
+    t = got["sysvkit.MessageQueue vs sysv_ipc (throughput-16B)"]
+    assert t.met
+    assert got["sysvkit.MessageQueue idle CPU while waiting (% of a core)"].met
+    t = got["sysvkit.MessageQueue wake-up with timeout / without"]
+    assert t.value == pytest.approx(1.1) and t.met
+    t = got["sysvkit shm fill / bytearray fill (64MiB)"]
+    assert t.value == pytest.approx(0.9) and t.met
+
+
+def test_measure_calibrates_to_budget() -> None:
+    calls: List[int] = []
+
+    def loop(n: int) -> float:
+        calls.append(n)
+        return n * 1e-6          # a pretend operation of 1 us
+
+    st = bench.Settings("quick", 0.01, 4, 1, 0.1, 1, 1)
+    per, n = bench.measure(loop, st)
+    assert per == [pytest.approx(1e-6)] * 4
+    assert n == pytest.approx(10000, rel=0.01)
+    assert calls[-5:] == [n] * 5          # a warm-up, then the samples
+
+
+def interrupt_mid_run(args: List[str], ready: str) -> None:
+    """Start the bench, SIGINT it once its child and its objects exist, then
+    check that it exited promptly and left nothing behind."""
+    before, before_posix = ipc_ids(), posix_shm_names()
+    proc, marker = start_bench(*args, "--progress")
+    try:
+        assert proc.stderr is not None
+        line = ""
+        while ready not in line:
+            line = proc.stderr.readline()
+            assert line, "bench ended early: %s" % proc.communicate()[1]
+        deadline = time.monotonic() + 30
+        while len(marked_pids(marker)) < 2:      # the bench and a child
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no child process appeared"
+            time.sleep(0.01)
+        time.sleep(0.2)
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err, err
+    assert not wait_gone(marker), "benchmark processes left running"
+    assert ipc_ids() == before, "IPC objects left behind"
+    assert posix_shm_names() <= before_posix
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("group", ["roundtrip", "wakeup"])
+def test_ctrl_c_mid_run_cleans_up(group: str) -> None:
+    interrupt_mid_run(["--quick", "--json", "--only", group], "bench: %s" % group)
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_shared_memory_cleans_up() -> None:
+    interrupt_mid_run(["--quick", "--only", "shm", "--bulk-mib", "32"], "bench: shm")
+
+
+def test_not_applicable_over_msgmax() -> None:
+    msgmax = bench._msgmax()
+    rows = list(bench.bench_pair(bench.Settings("quick", 0.001, 1, 1, 0.1, 1, 1)))
+    big = [r for r in rows if r.workload == "pair-64KiB" and r.transport == bench.SK_QUEUE]
+    assert len(big) == 1
+    if 64 * 1024 > msgmax:
+        assert big[0].value is None and "msgmax" in big[0].note
+    else:
+        assert big[0].value is not None and big[0].value > 0
