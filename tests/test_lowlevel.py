@@ -200,6 +200,14 @@ def test_lowlevel_exports() -> None:
     assert set(ll.__all__) == public
 
 
+def test_monotonic_is_clock_monotonic() -> None:
+    a = time.clock_gettime(time.CLOCK_MONOTONIC)
+    b = ll.monotonic()
+    c = time.clock_gettime(time.CLOCK_MONOTONIC)
+    assert type(b) is float
+    assert a - 1e-6 <= b <= c + 1e-6
+
+
 def test_removed_error_class() -> None:
     assert ll.RemovedError is sysvkit.RemovedError
     exc = ll.RemovedError(errno.EIDRM, "Identifier removed (msgrcv, id 3)")
