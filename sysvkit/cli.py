@@ -747,7 +747,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from sysvkit import demo
-    return demo.run(workers=args.workers, numbers=args.numbers)
+    try:
+        return demo.run(workers=args.workers, numbers=args.numbers)
+    except demo.DemoError as exc:
+        raise CommandError(str(exc)) from None
 
 
 # -- the parser ----------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from typing import IO, Any, Dict, Iterator, List, Optional
 import sysvkit
 from sysvkit import cli
 
-__all__ = ["run"]
+__all__ = ["DemoError", "run"]
 
 _COUNTER = struct.Struct("=Q")     # numbers checked, at offset 0, guarded by the lock
 _NUMBERS_AT = 8                    # then the numbers (uint32), then one flag byte each
@@ -72,10 +72,9 @@ def _worker(shm: Any, queue: Any, lock: Any, index: int, lo: int, hi: int,
         primes = _small_primes(int(_MAX_NUMBER ** 0.5) + 1)
         found = largest = 0
         lock_waits = 0
-        buf = shm.buf
-        try:
-            numbers = buf[_NUMBERS_AT:_NUMBERS_AT + count * _ITEM].cast("I")
-            flags = buf[_NUMBERS_AT + count * _ITEM:_NUMBERS_AT + count * (_ITEM + 1)]
+        with shm.buf as buf, \
+                buf[_NUMBERS_AT:_NUMBERS_AT + count * _ITEM].cast("I") as numbers, \
+                buf[_NUMBERS_AT + count * _ITEM:_NUMBERS_AT + count * (_ITEM + 1)] as flags:
             for start in range(lo, hi, _BATCH):
                 end = min(start + _BATCH, hi)
                 for i in range(start, end):
@@ -93,20 +92,21 @@ def _worker(shm: Any, queue: Any, lock: Any, index: int, lo: int, hi: int,
                     _COUNTER.pack_into(buf, 0, done + (end - start))
                 finally:
                     lock.release()
-            numbers.release()
-            flags.release()
-        finally:
-            buf.release()
         result.update(primes=found, largest=largest, lock_waits=lock_waits,
                       seconds=time.monotonic() - started)
     except Exception as exc:   # reported to the parent, which fails the demo
         result["error"] = "%s: %s" % (type(exc).__name__, exc)
-    queue.send(json.dumps(result).encode(), _RESULT_TYPE)
     try:
+        queue.send(json.dumps(result).encode(), _RESULT_TYPE)
         queue.receive(_DONE_TYPE + index)      # stay attached for the live listing
     except (OSError, ValueError):
         pass                                   # removed: the parent is cleaning up
-    shm.close()
+    finally:
+        shm.close()
+
+
+class DemoError(RuntimeError):
+    """A worker failed or died, or the results do not add up."""
 
 
 class _Stop(Exception):
@@ -122,9 +122,10 @@ def run(workers: int = 4, numbers: int = 200_000, out: Optional[IO[str]] = None,
     """Run the demonstration; returns 0 on success.
 
     ``workers``: 1..64 processes; ``numbers``: how many numbers to test
-    (1..10_000_000).  ValueError for arguments out of range; RuntimeError if
-    a worker fails or dies.  Everything it made is removed before it
-    returns or raises, also on KeyboardInterrupt (Ctrl-C) and SIGTERM.
+    (1..10_000_000).  ValueError for arguments out of range; DemoError (a
+    RuntimeError) if a worker fails or dies or the results do not add up.
+    Everything it made is removed before it returns or raises, also on
+    KeyboardInterrupt (Ctrl-C) and SIGTERM.
     """
     if not 1 <= workers <= 64:
         raise ValueError("workers must be in 1..64, got %d" % workers)
@@ -223,12 +224,12 @@ def _demo(workers: int, count: int, out: IO[str], seed: int, made: List[Any],
         except TimeoutError:
             dead = [p for p in procs if p.exitcode is not None]
             if dead:
-                raise RuntimeError("worker %s died (exit code %s) before reporting"
+                raise DemoError("worker %s died (exit code %s) before reporting"
                                    % (dead[0].name, dead[0].exitcode)) from None
             continue
         result = json.loads(data)
         if "error" in result:
-            raise RuntimeError("worker %d failed: %s" % (result["worker"], result["error"]))
+            raise DemoError("worker %d failed: %s" % (result["worker"], result["error"]))
         results.append(result)
     elapsed = time.monotonic() - started
 
@@ -275,11 +276,11 @@ def _demo(workers: int, count: int, out: IO[str], seed: int, made: List[Any],
         p.join(10)
     failed = [p for p in procs if p.exitcode != 0]
     if failed:
-        raise RuntimeError("worker %s exited with code %s" % (failed[0].name, failed[0].exitcode))
+        raise DemoError("worker %s exited with code %s" % (failed[0].name, failed[0].exitcode))
     _cleanup(made, procs)
     made.clear()
     procs.clear()
     print("The workers exited; the segment, the queue and the lock are removed.", file=out)
     if problems:
-        raise RuntimeError("; ".join(problems))
+        raise DemoError("; ".join(problems))
     return 0

@@ -30,13 +30,14 @@ needs_util_linux = pytest.mark.skipif(IPCS is None or IPCMK is None,
 KIND_OF_SECTION = {"Message Queues": "msg", "Shared Memory Segments": "shm",
                    "Semaphore Arrays": "sem"}
 JSON_NAME = {"shm": "shared_memory", "msg": "message_queues", "sem": "semaphores"}
-LISTER: Dict[str, Callable[[], List[Any]]] = {"shm": sysvkit.list_shared_memory, "msg": sysvkit.list_message_queues,
-          "sem": sysvkit.list_semaphores}
+LISTER: Dict[str, Callable[[], List[Any]]] = {
+    "shm": sysvkit.list_shared_memory, "msg": sysvkit.list_message_queues,
+    "sem": sysvkit.list_semaphores}
 TIME_FIELDS = {"attach_time", "detach_time", "change_time", "send_time", "receive_time",
                "op_time"}
 
 
-# -- helpers ------------------------------------------------------------------------
+# -- helpers -----------------------------------------------------------------------------
 
 def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> Tuple[int, str, str]:
     rc = main(list(args))
@@ -131,7 +132,7 @@ def objects(ipc: Any) -> Dict[str, Any]:
     return made
 
 
-# -- ipcs against util-linux ipcs ---------------------------------------------------------
+# -- ipcs against util-linux ipcs --------------------------------------------------------
 
 @needs_util_linux
 def test_ipcs_rows_match_util_linux(objects: Dict[str, Any],
@@ -198,7 +199,7 @@ def test_ipcs_id_details_identical_to_util_linux(objects: Dict[str, Any],
     assert re.search(r"^1 +5 +0 +0 +%d +$" % os.getpid(), ours, re.M)
 
 
-# -- --json -------------------------------------------------------------------------------
+# -- --json ------------------------------------------------------------------------------
 
 def _check_item(item: Dict[str, Any], record: Any) -> None:
     for field in dataclasses.fields(record):
@@ -266,7 +267,7 @@ def test_json_semaphore_waiters(ipc: Any, capsys: pytest.CaptureFixture[str]) ->
         waiter.wait()
 
 
-# -- -l and -u -------------------------------------------------------------------------------
+# -- -l and -u ---------------------------------------------------------------------------
 
 def _settings(text: str) -> Dict[str, int]:
     return {k.strip(): int(v) for k, v in re.findall(r"^(.*) = (\d+)$", text, re.M)}
@@ -316,7 +317,7 @@ def test_human_sizes() -> None:
     assert cli.human_size((1 << 64) - (1 << 24) - 1) == "16E"
 
 
-# -- --resolve ----------------------------------------------------------------------------------
+# -- --resolve ---------------------------------------------------------------------------
 
 def test_resolve_names_file_and_proj_id(ipc: Any, tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
@@ -359,7 +360,7 @@ def test_resolve_calls_ftok_only_for_candidates(ipc: Any, tmp_path: Path,
     assert len(calls) == len(same_bits) == 1
 
 
-# -- --orphans ------------------------------------------------------------------------------------
+# -- --orphans ---------------------------------------------------------------------------
 
 def _segment_of_killed_process(ipc: Any) -> int:
     """A segment whose creator attached it and was SIGKILLed."""
@@ -427,7 +428,7 @@ def test_orphans(ipc: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert orphan not in left and {held.id, alive.id} <= left
 
 
-# -- rm ---------------------------------------------------------------------------------------------
+# -- rm ----------------------------------------------------------------------------------
 
 def test_rm_by_id_removes_exactly_that(ipc: Any, capsys: pytest.CaptureFixture[str]) -> None:
     made = {kind: [ipc.track_id(kind, ident) for ident in idents] for kind, idents in {
@@ -516,7 +517,7 @@ def test_rm_permission_denied(ipc: Any, run_py: Any) -> None:
     assert shm.exists()
 
 
-# -- key ------------------------------------------------------------------------------------------
+# -- key ---------------------------------------------------------------------------------
 
 def test_key_equals_ftok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "k"
@@ -542,13 +543,14 @@ def test_key_explain(capsys: pytest.CaptureFixture[str]) -> None:
     assert "proj_id  65 (0x41 'A')" in run_main(capsys, "key", "--explain", "0x41012345")[1]
 
 
-# -- errors and exit codes -----------------------------------------------------------------------------
+# -- errors and exit codes ---------------------------------------------------------------
 
 USAGE_ERRORS = [
     [], ["nosuchcommand"], ["ipcs", "-x"], ["ipcs", "-i", "0"], ["ipcs", "-m", "-q", "-i", "0"],
     ["ipcs", "-m", "-i", "abc"], ["ipcs", "--orphans", "-q"], ["ipcs", "--json", "-t"],
     ["rm"], ["rm", "-m", "abc"], ["rm", "-m"], ["rm", "-M", "0"], ["rm", "-M", "0x1ffffffff"],
-    ["rm", "--path", "/tmp"], ["rm", "--all-users"], ["rm", "--path", "/tmp", "--proj", "1", "-m", "3"],
+    ["rm", "--path", "/tmp"], ["rm", "--all-users"],
+    ["rm", "--path", "/tmp", "--proj", "1", "-m", "3"],
     ["key"], ["key", "/tmp"], ["key", "/tmp", "0"], ["key", "/tmp", "256"], ["key", "/tmp", "AB"],
     ["key", "--explain", "zz"], ["key", "/tmp", "1", "--explain", "1"],
     ["demo", "--workers", "0"], ["demo", "--numbers", "x"],
@@ -600,7 +602,7 @@ def test_main_module_and_bench_loaded_only_for_bench(run_py: Any) -> None:
     assert proc.returncode == 0 and "usage: sysvkit bench" in proc.stdout
 
 
-# -- demo -------------------------------------------------------------------------------------------
+# -- demo --------------------------------------------------------------------------------
 
 DEMO_IDS = re.compile(r"shared memory segment \(id (\d+),.*\n.*message queue \(id (\d+)\)"
                       r".*lock \(id (\d+)\)")
@@ -687,3 +689,49 @@ def _session_processes(sid: int) -> List[int]:
         if int(fields[3]) == sid and fields[0] != "Z":
             pids.append(int(entry))
     return pids
+
+
+def _spawned_workers(parent: int) -> List[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            ppid = int(Path("/proc", entry, "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = Path("/proc", entry, "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and b"spawn_main" in cmdline:
+            pids.append(int(entry))
+    return pids
+
+
+def test_demo_worker_killed_fails_cleanly() -> None:
+    """A worker that dies (SIGKILL) fails the demo: one line, exit 1, nothing left."""
+    proc = subprocess.Popen([sys.executable, "-m", "sysvkit", "demo", "--workers", "2",
+                             "--numbers", "2000000"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        head = ""
+        for line in proc.stdout:
+            head += line
+            if "a message queue (id" in line:
+                break
+        ids = demo_ids(head)
+        deadline = time.monotonic() + 30
+        workers: List[int] = []
+        while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            workers = _spawned_workers(proc.pid)
+            time.sleep(0.01)
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 1, err
+    line = one_error_line(err)
+    assert line.startswith("sysvkit demo: worker sysvkit-demo-") and "died" in line, line
+    assert_gone(ids)
