@@ -719,3 +719,17 @@ def test_timed_wait_leaves_the_signal_mask_alone(ipc: Any, run_py: Any) -> None:
         t.start(); t.join(10)
         assert not t.is_alive()
         """ % q.id)
+
+
+def test_signatures() -> None:
+    import inspect
+    assert str(inspect.signature(MessageQueue.send)) == (
+        "(self, /, data, type=1, *, block=True, timeout=None)")
+    assert str(inspect.signature(MessageQueue.receive)) == (
+        "(self, /, type=0, *, block=True, timeout=None, except_type=False, max_size=None, "
+        "truncate=False)")
+    params = inspect.signature(MessageQueue.__init__).parameters
+    assert list(params) == ["self", "path", "proj_id", "key", "create", "exclusive", "mode",
+                            "max_bytes"]
+    assert params["mode"].default == 0o600 and params["key"].kind is params["key"].KEYWORD_ONLY
+    assert inspect.getdoc(MessageQueue.send).startswith("Send ``data``")
