@@ -735,3 +735,20 @@ def test_demo_worker_killed_fails_cleanly() -> None:
     line = one_error_line(err)
     assert line.startswith("sysvkit demo: worker sysvkit-demo-") and "died" in line, line
     assert_gone(ids)
+
+
+def test_installed_script(tmp_path: Path) -> None:
+    """The ``sysvkit`` console script ([project.scripts]) runs the same main()."""
+    script = Path(sys.executable).with_name("sysvkit")
+    if not script.exists():
+        pytest.skip("the sysvkit script is not installed next to this interpreter")
+    path = tmp_path / "f"
+    path.touch()
+    proc = subprocess.run([str(script), "key", str(path), "3"], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0 and proc.stdout == "0x%08x\n" % (sysvkit.ftok(path, 3)
+                                                                 & 0xFFFFFFFF)
+    proc = subprocess.run([str(script), "demo", "--workers", "2", "--numbers", "1000"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert_gone(demo_ids(proc.stdout))
