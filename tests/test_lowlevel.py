@@ -19,7 +19,7 @@ import textwrap
 import threading
 import time
 import warnings
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterator, List, Optional
 
 import pytest
 
