@@ -189,15 +189,20 @@ def _walk(top: str) -> Iterator[Tuple[str, Optional[int]]]:
                 entries = list(it)
         except OSError:
             continue
+        # Some file systems (overlayfs, for one) may give readdir inodes that
+        # differ from stat's: check one entry per directory before trusting them.
+        trusted: Optional[bool] = None
         for entry in entries:
             try:
                 is_dir = entry.is_dir(follow_symlinks=False)
                 is_file = entry.is_file(follow_symlinks=False)
+                if is_file and trusted is None:
+                    trusted = entry.inode() == entry.stat(follow_symlinks=False).st_ino
             except OSError:
                 continue
             if is_dir:
                 stack.append(entry.path)
-            yield entry.path, (entry.inode() if is_file else None)
+            yield entry.path, (entry.inode() if is_file and trusted else None)
 
 
 def resolve_keys(top: str, keys: Sequence[int]) -> Dict[int, List[Tuple[str, int]]]:

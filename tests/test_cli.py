@@ -360,6 +360,39 @@ def test_resolve_calls_ftok_only_for_candidates(ipc: Any, tmp_path: Path,
     assert len(calls) == len(same_bits) == 1
 
 
+def test_resolve_when_readdir_inodes_differ_from_stat(
+        ipc: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where readdir's d_ino is not stat's st_ino (overlayfs), every file is stat-ed."""
+    for i in range(20):
+        (tmp_path / ("f%d" % i)).touch()
+    target = tmp_path / "f7"
+    key = sysvkit.ftok(target, 200)
+    real_scandir = os.scandir
+
+    class Entry:
+        def __init__(self, entry: Any) -> None:
+            self._entry = entry
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._entry, name)
+
+        def inode(self) -> int:
+            return int(self._entry.inode()) + 1
+
+    class Scan:
+        def __init__(self, path: Any) -> None:
+            self._it = real_scandir(path)
+
+        def __enter__(self) -> Any:
+            return (Entry(e) for e in self._it)
+
+        def __exit__(self, *exc: Any) -> None:
+            self._it.close()
+
+    monkeypatch.setattr(os, "scandir", Scan)
+    assert cli.resolve_keys(str(tmp_path), [key]) == {key: [(str(target), 200)]}
+
+
 # -- --orphans ---------------------------------------------------------------------------
 
 def _segment_of_killed_process(ipc: Any) -> int:
