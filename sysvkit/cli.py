@@ -763,7 +763,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _add_ipcs(sub: Any) -> None:
     p = sub.add_parser("ipcs", help="list IPC objects, like util-linux ipcs",
                        description="List System V IPC objects in the layout of util-linux "
-                       "ipcs (keys in 0x%%08x).")
+                       "ipcs (keys in 0x%08x).")
     res = p.add_argument_group("resource options")
     res.add_argument("-m", "--shmems", dest="shm", action="store_true",
                      help="shared memory segments")
@@ -794,7 +794,7 @@ def _add_ipcs(sub: Any) -> None:
 
 def _add_key(sub: Any) -> None:
     p = sub.add_parser("key", help="the key ftok makes of PATH and PROJ_ID",
-                       description="Print the System V key (0x%%08x) that ftok(3) makes of "
+                       description="Print the System V key (0x%08x) that ftok(3) makes of "
                        "PATH and PROJ_ID, or with --explain the parts of a key.")
     p.add_argument("path", nargs="?", metavar="PATH")
     p.add_argument("proj_id", nargs="?", type=_parse_proj, metavar="PROJ_ID",
