@@ -421,7 +421,7 @@ def test_rm_orphans_only_own_unless_all_users(ipc: Any, run_py: Any) -> None:
         pytest.skip("needs root to switch to another user")
     orphan = _segment_of_killed_process(ipc)      # root's
     code = """
-        import gettext, locale, os, sys         # imports first: /root may be closed to nobody
+        import gettext, locale, os, shutil, sys  # imports first: /root may be closed to nobody
         import sysvkit.cli, sysvkit.listing
         os.setgid(65534); os.setuid(65534)
         sys.exit(sysvkit.cli.main(["rm", "--orphans", "--dry-run"] + sys.argv[1:]))
@@ -539,7 +539,7 @@ def test_rm_permission_denied(ipc: Any, run_py: Any) -> None:
     shm = ipc.new(sysvkit.SharedMemory, key=sysvkit.IPC_PRIVATE, size=64)
     proc = run_py("""
         import os, sys
-        import gettext, locale            # imports first: /root may be closed to nobody
+        import gettext, locale, shutil    # imports first: /root may be closed to nobody
         import sysvkit.cli, sysvkit.listing
         os.setgid(65534); os.setuid(65534)
         sys.exit(sysvkit.cli.main(["rm", "-m", "%d"]))
