@@ -81,6 +81,13 @@ static inline void sysvkit_to_timespec(double seconds, struct timespec *ts)
  */
 static int sysvkit_timer_signo = 0;
 
+/* Counts forks (in the child), so that a wait can tell without a system
+ * call that it is now in a child, which has none of its parent's timers. */
+static unsigned long sysvkit_fork_generation = 0;
+static int sysvkit_atfork_done = 0;
+
+static void sysvkit_after_fork_in_child(void) { sysvkit_fork_generation++; }
+
 static void sysvkit_timer_handler(int signo) { (void)signo; }
 
 static int sysvkit_timer_signal(void)
@@ -118,8 +125,9 @@ static int sysvkit_timer_signal(void)
 typedef struct {
     timer_t id;
     sigset_t oldmask;
-    pid_t pid;      /* the process that owns the timer (not inherited by fork) */
+    unsigned long generation;   /* sysvkit_fork_generation when armed */
     int active;
+    int signo;
     int was_blocked; /* the signal was blocked before: block it again */
 } sysvkit_timer;
 
@@ -135,6 +143,13 @@ static int sysvkit_timer_start(sysvkit_timer *t, double deadline)
     t->active = 0;
     if (signo < 0)
         return -1;
+    if (!sysvkit_atfork_done) {
+        if (pthread_atfork(NULL, NULL, sysvkit_after_fork_in_child) != 0) {
+            errno = ENOMEM;
+            return -1;
+        }
+        sysvkit_atfork_done = 1;
+    }
     memset(&sev, 0, sizeof sev);
     sev.sigev_notify = SIGEV_THREAD_ID;
     sev.sigev_signo = signo;
@@ -155,8 +170,9 @@ static int sysvkit_timer_start(sysvkit_timer *t, double deadline)
     sigemptyset(&set);
     sigaddset(&set, signo);
     pthread_sigmask(SIG_UNBLOCK, &set, &t->oldmask);
+    t->signo = signo;
     t->was_blocked = sigismember(&t->oldmask, signo) == 1;
-    t->pid = getpid();
+    t->generation = sysvkit_fork_generation;
     t->active = 1;
     return 0;
 }
@@ -167,12 +183,22 @@ static void sysvkit_timer_stop(sysvkit_timer *t)
         return;
     /* After a fork (by a signal handler that ran during the wait), the id
      * names nothing of ours in the child: leave it alone. */
-    if (getpid() == t->pid)
+    if (t->generation == sysvkit_fork_generation)
         timer_delete(t->id);
     /* Usually the signal was not blocked: then the mask is as it was, and
      * the wake-up saves a system call. */
-    if (t->was_blocked)
+    if (t->was_blocked) {
+        /* Block it again, and take back an expiry that came after the last
+         * delivery: left pending, it would reach whatever handler the
+         * program puts on that signal later (or kill it under SIG_DFL). */
+        static const struct timespec zero = {0, 0};
+        sigset_t set;
         pthread_sigmask(SIG_SETMASK, &t->oldmask, NULL);
+        sigemptyset(&set);
+        sigaddset(&set, t->signo);
+        while (sigtimedwait(&set, NULL, &zero) > 0)
+                ;
+    }
     t->active = 0;
 }
 
@@ -180,7 +206,7 @@ static void sysvkit_timer_stop(sysvkit_timer *t)
  * does not copy timers, so the wait must arm a new one or never time out. */
 static int sysvkit_timer_forked(const sysvkit_timer *t)
 {
-    return t->active && getpid() != t->pid;
+    return t->active && t->generation != sysvkit_fork_generation;
 }
 
 #endif /* SYSVKIT_COMPAT_H */
