@@ -5,12 +5,16 @@
   teardown even when the test fails, ignoring "already gone".
 - ``run_py``: run Python code in a fresh interpreter (the installed
   sysvkit), asserting that it was not killed by a signal.
+- ``rss_flat(fn)``: a psutil-style leak loop (RSS flat after a warm-up);
+  skipped under sanitizers (SYSVKIT_SANITIZER set), which inflate RSS.
 - A session guard that fails the run if the suite left any IPC object behind.
 """
 
 from __future__ import annotations
 
+import gc
 import itertools
+import os
 import subprocess
 import sys
 import textwrap
@@ -121,6 +125,33 @@ def _run_py(code: str, *args: str, timeout: float = 60, check: bool = True,
 @pytest.fixture
 def run_py() -> Callable[..., "subprocess.CompletedProcess[str]"]:
     return _run_py
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _assert_rss_flat(fn: Callable[[], Any], times: int = 100_000, slack: int = 1 << 20) -> int:
+    """Call fn ``times`` after a warm-up of a tenth of that; RSS may grow by
+    less than ``slack`` bytes.  Returns the growth."""
+    for _ in range(max(1, times // 10)):
+        fn()
+    gc.collect()
+    before = _rss()
+    for _ in range(times):
+        fn()
+    gc.collect()
+    grown = _rss() - before
+    assert grown < slack, "RSS grew by %d bytes over %d calls" % (grown, times)
+    return grown
+
+
+@pytest.fixture
+def rss_flat() -> Callable[..., int]:
+    if os.environ.get("SYSVKIT_SANITIZER"):
+        pytest.skip("RSS is meaningless under a sanitizer's allocator")
+    return _assert_rss_flat
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -3,36 +3,14 @@ including the error paths (psutil-style leak loops)."""
 
 from __future__ import annotations
 
-import gc
-import os
 from typing import Any, Callable
 
 import pytest
 
 import sysvkit
 
-PAGE = os.sysconf("SC_PAGE_SIZE")
 
-
-def rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * PAGE
-
-
-def assert_flat(fn: Callable[[], Any], times: int = 100_000, slack: int = 1 << 20) -> None:
-    """Run fn ``times`` after a warm-up; RSS may not grow more than slack."""
-    for _ in range(times // 10):
-        fn()
-    gc.collect()
-    before = rss()
-    for _ in range(times):
-        fn()
-    gc.collect()
-    grown = rss() - before
-    assert grown < slack, "RSS grew by %d bytes over %d calls" % (grown, times)
-
-
-def test_queue_calls_do_not_leak(ipc: Any) -> None:
+def test_queue_calls_do_not_leak(ipc: Any, rss_flat: Callable[..., int]) -> None:
     q = ipc.new(sysvkit.MessageQueue, key=sysvkit.IPC_PRIVATE)
     payload = b"x" * 100
 
@@ -45,10 +23,10 @@ def test_queue_calls_do_not_leak(ipc: Any) -> None:
             pass
         len(q)
 
-    assert_flat(cycle)
+    rss_flat(cycle)
 
 
-def test_lock_and_semaphore_calls_do_not_leak(ipc: Any) -> None:
+def test_lock_and_semaphore_calls_do_not_leak(ipc: Any, rss_flat: Callable[..., int]) -> None:
     lock = ipc.new(sysvkit.Lock, key=sysvkit.IPC_PRIVATE)
     s = ipc.new(sysvkit.SemaphoreSet, key=sysvkit.IPC_PRIVATE, count=3, initial=1)
 
@@ -67,10 +45,10 @@ def test_lock_and_semaphore_calls_do_not_leak(ipc: Any) -> None:
         except BlockingIOError:
             pass
 
-    assert_flat(cycle)
+    rss_flat(cycle)
 
 
-def test_shared_memory_calls_do_not_leak(ipc: Any) -> None:
+def test_shared_memory_calls_do_not_leak(ipc: Any, rss_flat: Callable[..., int]) -> None:
     shm = ipc.new(sysvkit.SharedMemory, key=sysvkit.IPC_PRIVATE, size=4096)
 
     def cycle() -> None:
@@ -84,11 +62,11 @@ def test_shared_memory_calls_do_not_leak(ipc: Any) -> None:
         except ValueError:
             pass
 
-    assert_flat(cycle)
+    rss_flat(cycle)
 
 
 @pytest.mark.slow
-def test_open_stat_close_do_not_leak(ipc: Any) -> None:
+def test_open_stat_close_do_not_leak(ipc: Any, rss_flat: Callable[..., int]) -> None:
     path, proj = ipc.path()
     ipc.new(sysvkit.SharedMemory, path, proj, size=4096, create=True)
     ipc.new(sysvkit.MessageQueue, path, proj, create=True)
@@ -102,4 +80,4 @@ def test_open_stat_close_do_not_leak(ipc: Any) -> None:
         with sysvkit.SemaphoreSet(path, proj) as s:
             s.stat()
 
-    assert_flat(cycle, times=20_000)
+    rss_flat(cycle, times=20_000)

@@ -838,34 +838,26 @@ def test_lock_is_not_a_counting_semaphore(lock: Lock) -> None:
     assert not lock.locked()
 
 
-def _rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def test_no_leaks_on_hot_and_error_paths(lock: Lock, sem: Semaphore) -> None:
-    def loop(n: int) -> None:
-        for _ in range(n):
-            lock.acquire()
-            lock.acquire(blocking=False)
+def test_no_leaks_on_hot_and_error_paths(lock: Lock, sem: Semaphore,
+                                         rss_flat: Callable[..., int]) -> None:
+    def cycle() -> None:
+        lock.acquire()
+        lock.acquire(blocking=False)
+        lock.release()
+        try:
             lock.release()
-            try:
-                lock.release()
-            except RuntimeError:
-                pass
-            sem.release()
-            sem.acquire(timeout=0)
-            sem.acquire(blocking=False)
-            sem.wait_zero(0)
-            try:
-                sem.acquire(timeout=-5)
-            except ValueError:
-                pass
+        except RuntimeError:
+            pass
+        sem.release()
+        sem.acquire(timeout=0)
+        sem.acquire(blocking=False)
+        sem.wait_zero(0)
+        try:
+            sem.acquire(timeout=-5)
+        except ValueError:
+            pass
 
-    loop(20000)
-    before = _rss()
-    loop(50000)
-    assert _rss() - before < 1 << 20
+    rss_flat(cycle, times=50_000)
 
 
 MUTEX_CHILD = """
