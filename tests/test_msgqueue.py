@@ -735,3 +735,18 @@ def test_signatures() -> None:
                             "max_bytes"]
     assert params["mode"].default == 0o600 and params["key"].kind is params["key"].KEYWORD_ONLY
     assert inspect.getdoc(MessageQueue.send).startswith("Send ``data``")
+
+
+def test_max_bytes_above_msgmnb(ipc: Any) -> None:
+    """Above msgmnb needs CAP_SYS_RESOURCE: without it, PermissionError naming
+    the limit, and the queue this call created is not left behind."""
+    path, proj = ipc.path()
+    mnb = sysvkit.limits().msgmnb
+    try:
+        q = ipc.new(MessageQueue, path, proj, create=True, max_bytes=mnb + 1)
+    except PermissionError as exc:
+        assert "msgmnb" in str(exc) and str(mnb) in str(exc)
+        with pytest.raises(FileNotFoundError):
+            MessageQueue(path, proj)
+    else:                                            # privileged: it worked
+        assert q.max_bytes == mnb + 1
