@@ -216,19 +216,36 @@ def _not_applicable(workload: str, group: str, transport: str, unit: str, better
 Loop = Callable[[int], float]   # runs n iterations, returns the seconds taken
 
 
-def measure(loop: Loop, st: Settings) -> Tuple[List[float], int]:
-    """Seconds per iteration of ``loop``: calibrate n so one sample takes about
-    ``st.budget``, run it once more as a warm-up, then take ``st.repeats``
-    samples.  Returns (per-iteration seconds of each sample, n)."""
+def _calibrate(loop: Loop, st: Settings) -> int:
+    """The iteration count for which one run of ``loop`` takes ``st.budget``."""
     n = 1
     while True:
         t = loop(n)
         if t >= st.budget / 4 or n >= 1 << 28:
             break
         n *= 8 if t < st.budget / 64 else 2
-    n = max(1, int(n * st.budget / max(t, 1e-9)))
-    loop(n)  # warm-up at the measured size
-    return [loop(n) / n for _ in range(st.repeats)], n
+    return max(1, int(n * st.budget / max(t, 1e-9)))
+
+
+def measure_all(loops: Sequence[Tuple[str, Loop]],
+                st: Settings) -> Dict[str, Tuple[List[float], int]]:
+    """Seconds per iteration of each loop: calibrate each to ``st.budget`` per
+    sample, run each once as a warm-up, then take ``st.repeats`` rounds of one
+    sample per loop, so that every transport sees the same machine (a burst
+    of other work hits them all alike).  Returns {name: (samples, n)}."""
+    ns = {name: _calibrate(loop, st) for name, loop in loops}
+    for name, loop in loops:
+        loop(ns[name])
+    samples: Dict[str, List[float]] = {name: [] for name, _ in loops}
+    for _ in range(st.repeats):
+        for name, loop in loops:
+            samples[name].append(loop(ns[name]) / ns[name])
+    return {name: (samples[name], ns[name]) for name, _ in loops}
+
+
+def measure(loop: Loop, st: Settings) -> Tuple[List[float], int]:
+    """measure_all() of one loop: (per-iteration seconds of each sample, n)."""
+    return measure_all([("", loop)], st)[""]
 
 
 def _pair_loop(send: Callable[[Any], Any], recv: Callable[[], Any], data: Any) -> Loop:
@@ -546,6 +563,7 @@ def _child_main(ctrl: Any, parent_end: Any, channel: Optional[Channel],
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     code = 0
+    reader: Optional[_ChildReader] = None
     try:
         if channel is not None:
             channel.in_child()
@@ -578,9 +596,11 @@ def _child_main(ctrl: Any, parent_end: Any, channel: Optional[Channel],
                     wait()
                     times.append(_clock())
                 ctrl.send(times)
-            elif op == "shm-read":      # ("shm-read",)
+            elif op == "shm-read":      # ("shm-read", n): seconds for n copies
                 assert shm_open is not None
-                ctrl.send(_child_shm_read(shm_open, st))
+                if reader is None:
+                    reader = _ChildReader(shm_open)
+                ctrl.send(reader.loop(cmd[1]))
     except (KeyboardInterrupt, EOFError, BrokenPipeError, ConnectionError,
             FileNotFoundError):
         code = 1   # told to stop, parent gone, or objects removed: quietly
@@ -676,19 +696,25 @@ def bench_pair(st: Settings) -> Iterator[Result]:
     for size, label in PAIR_SIZES:
         workload = "pair-" + label
         data = b"x" * size
-        for name, factory in _message_channels():
-            with _opened(factory) as ch:
+        with contextlib.ExitStack() as stack:
+            loops: List[Tuple[str, Loop]] = []
+            na: List[Result] = []
+            for name, factory in _message_channels():
+                ch = stack.enter_context(_opened(factory))
                 why = ch.unsupported(size)
                 if why:
-                    yield _not_applicable(workload, "pair", name, "us", "lower", why)
+                    na.append(_not_applicable(workload, "pair", name, "us", "lower", why))
                     continue
                 send, recv = ch.pair(size)
-                per, n = measure(_pair_loop(send, recv, data), st)
-                yield _latency(workload, "pair", name, per, n)
+                loops.append((name, _pair_loop(send, recv, data)))
                 if name == SK_QUEUE:
                     msqid = ch.q.id  # type: ignore[attr-defined]
-                    per, n = measure(functools.partial(_core.bench_c_msg_pair, msqid, size), st)
-                    yield _latency(workload, "pair", C_MSG, per, n, reference=True)
+                    loops.append((C_MSG, functools.partial(_core.bench_c_msg_pair, msqid, size)))
+            got = measure_all(loops, st)
+        for name, _ in loops:
+            per, n = got[name]
+            yield _latency(workload, "pair", name, per, n, reference=name == C_MSG)
+        yield from na
         if size > _msgmax():
             yield _not_applicable(workload, "pair", C_MSG, "us", "lower",
                                   "message larger than msgmax (%d)" % _msgmax())
@@ -703,45 +729,54 @@ def bench_sem(st: Settings) -> Iterator[Result]:
     """In one process: acquire then release a semaphore (a lock)."""
     from . import IPC_PRIVATE, Lock, Semaphore
     w, g = "sem-pair", "sem"
+    refs = {C_SEM, C_LOCK, C_SEM_UNDO}
     with contextlib.ExitStack() as stack:
         sem = Semaphore(key=IPC_PRIVATE, create=True, initial=1)
         stack.callback(sem.remove)
-        per, n = measure(_cycle_loop(sem.acquire, sem.release), st)
-        yield _latency(w, g, SK_SEM, per, n)
-        per, n = measure(functools.partial(_core.bench_c_sem_pair, sem.id, flags=0), st)
-        yield _latency(w, g, C_SEM, per, n, reference=True)
-
         lock = Lock(key=IPC_PRIVATE)
         stack.callback(lock.remove)
-        per, n = measure(_cycle_loop(lock.acquire, lock.release), st)
-        yield _latency(w, g, SK_LOCK, per, n)
+        loops: List[Tuple[str, Loop]] = [
+            (SK_SEM, _cycle_loop(sem.acquire, sem.release)),
+            (C_SEM, functools.partial(_core.bench_c_sem_pair, sem.id, flags=0)),
+            (SK_LOCK, _cycle_loop(lock.acquire, lock.release)),
+        ]
         c_lock = getattr(_core, "bench_c_lock_pair", None)
-        if c_lock is not None:
-            per, n = measure(functools.partial(c_lock, lock.id), st)
-            yield _latency(w, g, C_LOCK, per, n, reference=True)
+        if c_lock is not None:    # exactly the calls Lock makes
+            loops.append((C_LOCK, functools.partial(c_lock, lock.id)))
         else:
-            per, n = measure(functools.partial(_core.bench_c_sem_pair, lock.id,
-                                               flags=_core.SEM_UNDO), st)
-            yield _latency(w, g, C_SEM_UNDO, per, n, reference=True)
-
+            loops.append((C_SEM_UNDO, functools.partial(_core.bench_c_sem_pair, lock.id,
+                                                        flags=_core.SEM_UNDO)))
         if _sysv_ipc is not None:
             si = _sysv_ipc.Semaphore(None, _sysv_ipc.IPC_CREX, initial_value=1)
             stack.callback(si.remove)
-            per, n = measure(_cycle_loop(si.acquire, si.release), st)
-            yield _latency(w, g, SI_SEM, per, n)
-
+            loops.append((SI_SEM, _cycle_loop(si.acquire, si.release)))
         mp_lock = _FORK.Lock()
-        per, n = measure(_cycle_loop(mp_lock.acquire, mp_lock.release), st)
-        yield _latency(w, g, MP_LOCK, per, n)
+        loops.append((MP_LOCK, _cycle_loop(mp_lock.acquire, mp_lock.release)))
+        got = measure_all(loops, st)
+    for name, _ in loops:
+        per, n = got[name]
+        yield _latency(w, g, name, per, n, reference=name in refs)
+
+
+@contextlib.contextmanager
+def _served_channels(st: Settings, factories: List[Tuple[str, Callable[[], Channel]]]
+                     ) -> Iterator[List[Tuple[str, Channel, Child]]]:
+    """Every channel opened, each with a child process at its other end."""
+    with contextlib.ExitStack() as stack:
+        out = []
+        for name, factory in factories:
+            ch = stack.enter_context(_opened(factory))
+            out.append((name, ch, stack.enter_context(_child(st, ch))))
+        yield out
 
 
 def bench_roundtrip(st: Settings) -> Iterator[Result]:
     """Ping-pong with another process."""
-    for size, label in XPROC_SIZES:
-        workload = "roundtrip-" + label
-        data = b"x" * size
-        for name, factory in _message_channels():
-            with _opened(factory) as ch, _child(st, ch) as child:
+    with _served_channels(st, _message_channels()) as served:
+        for size, label in XPROC_SIZES:
+            data = b"x" * size
+            loops: List[Tuple[str, Loop]] = []
+            for name, ch, child in served:
                 send, recv = ch.ends(0, size)
 
                 def loop(n: int, send: Any = send, recv: Any = recv,
@@ -752,16 +787,19 @@ def bench_roundtrip(st: Settings) -> Iterator[Result]:
                         send(data)
                         recv()
                     return _clock() - t0
-                per, n = measure(loop, st)
-                yield _latency(workload, "roundtrip", name, per, n)
+                loops.append((name, loop))
+            got = measure_all(loops, st)
+            for name, _ in loops:
+                per, n = got[name]
+                yield _latency("roundtrip-" + label, "roundtrip", name, per, n)
 
 
 def bench_throughput(st: Settings) -> Iterator[Result]:
     """Another process sends as fast as it can; messages/s received here."""
-    for size, label in XPROC_SIZES:
-        workload = "throughput-" + label
-        for name, factory in _message_channels():
-            with _opened(factory) as ch, _child(st, ch) as child:
+    with _served_channels(st, _message_channels()) as served:
+        for size, label in XPROC_SIZES:
+            loops: List[Tuple[str, Loop]] = []
+            for name, ch, child in served:
                 recv = ch.ends(0, size)[1]
 
                 def loop(n: int, recv: Any = recv, child: Child = child,
@@ -771,9 +809,12 @@ def bench_throughput(st: Settings) -> Iterator[Result]:
                     for _ in repeat(None, n):
                         recv()
                     return _clock() - t0
-                per, n = measure(loop, st)
-                rates = [1.0 / s for s in per]
-                r = _result(workload, "throughput", name, "msg/s", "higher", rates, n)
+                loops.append((name, loop))
+            got = measure_all(loops, st)
+            for name, _ in loops:
+                per, n = got[name]
+                r = _result("throughput-" + label, "throughput", name, "msg/s", "higher",
+                            [1.0 / s for s in per], n)
                 assert r.value is not None
                 r.extra["MB/s"] = r.value * size / 1e6
                 yield r
@@ -821,6 +862,9 @@ class _Segment:
         try:
             self.buf.release()
         except BufferError:
+            if self.kind == MP_SHM:
+                # Its __del__ would try (and fail, noisily) to unmap it again.
+                self.obj.close = lambda: None
             return
         with contextlib.suppress(BufferError):
             if self.kind in (SK_SHM, MP_SHM):
@@ -881,21 +925,15 @@ def _source(size: int) -> Any:
     return memoryview(bytearray(b"\x07") * size)
 
 
-def _child_shm_read(shm_open: Callable[[], Any], st: Settings) -> Tuple[List[float], int]:
-    """In the child: attach, and copy the segment out into private memory."""
-    buf, close = shm_open()
-    try:
-        dst = memoryview(bytearray(len(buf)))
-        src: Any = _np.frombuffer(buf, dtype=_np.uint8) if _np is not None else buf
-        try:
-            per, n = measure(_copy_loop(dst, src), st)
-        finally:
-            del src
-            dst.release()
-    finally:
-        buf.release()
-        close()
-    return per, n
+class _ChildReader:
+    """In the child: the segment, attached on first use, copied out into
+    private memory n times per command."""
+
+    def __init__(self, shm_open: Callable[[], Any]) -> None:
+        self.buf, self._close = shm_open()
+        self.dst = memoryview(bytearray(len(self.buf)))
+        src: Any = _np.frombuffer(self.buf, dtype=_np.uint8) if _np is not None else self.buf
+        self.loop = _copy_loop(self.dst, src)
 
 
 def bench_shm(st: Settings) -> Iterator[Result]:
@@ -906,25 +944,36 @@ def bench_shm(st: Settings) -> Iterator[Result]:
     if _sysv_ipc is not None:
         kinds.append(SI_SHM)
     kinds += [MP_SHM, PRIVATE]
-    src = _source(size)
     label = "%dMiB" % (size // MIB)
+    src = _source(size)
     try:
-        for kind in kinds:
-            ref = kind == PRIVATE
-            seg = _Segment(kind, size)
+        with contextlib.ExitStack() as stack:
+            segs = []
+            for kind in kinds:
+                seg = _Segment(kind, size)
+                stack.callback(seg.close)
+                segs.append(seg)
+            fills = [(seg.kind, _copy_loop(seg.buf, src)) for seg in segs]
             try:
-                per, n = measure(_copy_loop(seg.buf, src), st)
-                yield _result("shm-fill-" + label, "shm", kind, "GB/s", "higher",
-                              [gb / s for s in per], n, reference=ref)
-                with _child(st, shm_open=seg.open) as child:
-                    child.send(("shm-read",))
-                    per, n = child.recv()
-                yield _result("shm-read-" + label, "shm", kind, "GB/s", "higher",
-                              [gb / s for s in per], n, reference=ref)
+                got_fill = measure_all(fills, st)
             finally:
-                seg.close()
+                fills.clear()     # the copy loops hold views of the segments
+            reads: List[Tuple[str, Loop]] = []
+            for seg in segs:
+                child = stack.enter_context(_child(st, shm_open=seg.open))
+
+                def loop(n: int, child: Child = child) -> float:
+                    child.send(("shm-read", n))
+                    return float(child.recv())
+                reads.append((seg.kind, loop))
+            got_read = measure_all(reads, st)
     finally:
         del src
+    for workload, got in (("shm-fill-" + label, got_fill), ("shm-read-" + label, got_read)):
+        for kind in kinds:
+            per, n = got[kind]
+            yield _result(workload, "shm", kind, "GB/s", "higher", [gb / s for s in per], n,
+                          reference=kind == PRIVATE)
 
 
 # -- idle cost and wake-up ---------------------------------------------------------
@@ -1025,34 +1074,40 @@ def _wake_channels() -> List[Tuple[str, Callable[[], Channel]]]:
 
 def bench_wakeup(st: Settings) -> Iterator[Result]:
     """Time from a send here to the return of a blocked receive in a child,
-    without and with a timeout (alternating, so both see the same machine)."""
+    without and with a timeout.  The samples take turns: each round wakes
+    every transport once, alternating between the two kinds of wait, so all
+    see the same machine."""
     settle = 0.002    # let the child get blocked in the kernel
     data = b"x" * 16
-    for name, factory in _wake_channels():
-        with _opened(factory) as ch:
+    with _served_channels(st, _wake_channels()) as served:
+        plans: List[Tuple[str, Child, Callable[[Any], Any], List[Optional[float]], int,
+                          List[float]]] = []
+        for name, ch, child in served:
             timeouts: List[Optional[float]] = [None]
             if ch.has_timeout():
                 timeouts.append(WAKE_TIMEOUT)
-            with _child(st, ch) as child:
-                send = ch.ends(0, 16)[0]
-                k = len(timeouts) * (st.wake_samples + 2)   # two of each to warm up
-                child.send(("wake", k, timeouts))
-                sent = []
-                for _ in range(k):
-                    child.recv()           # the child is about to block
-                    time.sleep(settle)
-                    sent.append(_clock())
-                    send(data)
-                woke = child.recv()
-            lat = [b - a for a, b in zip(sent, woke)]
-            for i, workload in enumerate(("wakeup", "wakeup-timeout")):
-                if i < len(timeouts):
-                    mine = lat[i::len(timeouts)][2:]
-                    yield _latency(workload, "wakeup", name, mine, 1)
-                else:
-                    yield _not_applicable(workload, "wakeup", name, "us", "lower",
-                                          "no wait with a timeout in this build"
-                                          if name == SI_SEM else "no receive with a timeout")
+            k = len(timeouts) * (st.wake_samples + 2)   # two of each to warm up
+            child.send(("wake", k, timeouts))
+            plans.append((name, child, ch.ends(0, 16)[0], timeouts, k, []))
+        for i in range(max(p[4] for p in plans)):
+            for name, child, send, timeouts, k, sent in plans:
+                if i >= k:
+                    continue
+                child.recv()           # the child is about to block
+                time.sleep(settle)
+                sent.append(_clock())
+                send(data)
+        woken = [child.recv() for _, child, *_ in plans]
+    for workload_index, workload in enumerate(("wakeup", "wakeup-timeout")):
+        for (name, _, _, timeouts, _, sent), woke in zip(plans, woken):
+            if workload_index < len(timeouts):
+                lat = [b - a for a, b in zip(sent, woke)]
+                mine = lat[workload_index::len(timeouts)][2:]
+                yield _latency(workload, "wakeup", name, mine, 1)
+            else:
+                yield _not_applicable(workload, "wakeup", name, "us", "lower",
+                                      "no wait with a timeout in this build"
+                                      if name == SI_SEM else "no receive with a timeout")
 
 
 GROUPS: Dict[str, Tuple[str, Callable[[Settings], Iterator[Result]]]] = {

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Set, Tuple
 
 import pytest
 
-from sysvkit import bench
+from sysvkit import _core, bench
 
 HAVE_SYSV_IPC = bench._sysv_ipc is not None
 KINDS = ("shm", "msg", "sem")
@@ -83,7 +83,7 @@ def expected_rows() -> Set[Tuple[str, str]]:
     for w in ("pair-16B", "pair-1KiB", "pair-64KiB"):
         rows |= {(w, t) for t in msg + [bench.C_MSG]}
     sem = [bench.SK_SEM, bench.SK_LOCK, bench.C_SEM, bench.MP_LOCK]
-    sem.append(bench.C_LOCK if hasattr(bench._core, "bench_c_lock_pair") else bench.C_SEM_UNDO)
+    sem.append(bench.C_LOCK if hasattr(_core, "bench_c_lock_pair") else bench.C_SEM_UNDO)
     if HAVE_SYSV_IPC:
         sem.append(bench.SI_SEM)
     rows |= {("sem-pair", t) for t in sem}
