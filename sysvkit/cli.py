@@ -156,8 +156,18 @@ def _pid_gone(pid: int) -> bool:
 
 
 def is_orphan(seg: sysvkit.ShmInfo) -> bool:
-    """Nothing attached, and the creator and the last attacher/detacher are gone."""
-    return seg.attached == 0 and _pid_gone(seg.creator_pid) and _pid_gone(seg.last_pid)
+    """Nothing attached, and the creator and the last attacher/detacher are gone.
+
+    The kernel shows a pid as 0 when that process is outside our pid
+    namespace (another container sharing this IPC namespace): such a
+    process may well be alive, so the segment is not called an orphan.  A
+    last pid of 0 is "nobody" only for a segment never attached at all.
+    """
+    if seg.attached or seg.creator_pid <= 0 or not _pid_gone(seg.creator_pid):
+        return False
+    if seg.last_pid <= 0:
+        return seg.attach_time == 0 and seg.detach_time == 0
+    return _pid_gone(seg.last_pid)
 
 
 def _members(semid: int, count: int) -> Optional[List[Dict[str, int]]]:

@@ -433,8 +433,18 @@ def test_rm_orphans_only_own_unless_all_users(ipc: Any, run_py: Any) -> None:
     assert orphan in all_ids()["shm"]
 
 
+def _segment_never_attached(ipc: Any) -> int:
+    """A segment made (not attached) by a process that has exited, as ipcmk does."""
+    out = subprocess.run(
+        [sys.executable, "-c", "from sysvkit import lowlevel as ll\n"
+         "print(ll.shmget(ll.IPC_PRIVATE, 4096, ll.IPC_CREAT | 0o600))"],
+        capture_output=True, text=True, check=True, timeout=60).stdout
+    return int(ipc.track_id("shm", int(out)))
+
+
 def test_orphans(ipc: Any, capsys: pytest.CaptureFixture[str]) -> None:
     orphan = _segment_of_killed_process(ipc)
+    never = _segment_never_attached(ipc)
     held = ipc.track(sysvkit.SharedMemory.from_id(_segment_of_killed_process(ipc)))
     alive = ipc.new(sysvkit.SharedMemory, key=sysvkit.IPC_PRIVATE, size=4096)
     alive.close()       # nothing attached, but its creator (we) lives
@@ -443,7 +453,7 @@ def test_orphans(ipc: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert rc == 0
     listed = parse_ipcs(out)
     assert set(listed) == {"shm"}
-    assert orphan in listed["shm"]
+    assert orphan in listed["shm"] and never in listed["shm"]
     assert held.id not in listed["shm"] and alive.id not in listed["shm"]
     ids = [i["id"] for i in json.loads(run_main(capsys, "ipcs", "--orphans", "--json")[1])
            ["shared_memory"]]
@@ -458,7 +468,27 @@ def test_orphans(ipc: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert rc == 0 and err == ""
     assert "removed shared memory segment id %d " % orphan in out
     left = all_ids()["shm"]
-    assert orphan not in left and {held.id, alive.id} <= left
+    assert orphan not in left and never not in left and {held.id, alive.id} <= left
+
+
+def test_orphans_never_guesses_across_pid_namespaces(ipc: Any) -> None:
+    """Seen from another pid namespace, a live creator's pid reads 0: not an orphan."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("no unshare(1)")
+    shm = ipc.new(sysvkit.SharedMemory, key=sysvkit.IPC_PRIVATE, size=4096)
+    shm.close()             # nothing attached; its creator (this process) lives
+    inside = subprocess.run([unshare, "--pid", "--fork", sys.executable, "-m", "sysvkit",
+                             "ipcs", "-m", "--json"], capture_output=True, text=True,
+                            timeout=60)
+    if inside.returncode != 0:
+        pytest.skip("cannot make a pid namespace here: %s" % inside.stderr.strip())
+    (seen,) = [s for s in json.loads(inside.stdout)["shared_memory"] if s["id"] == shm.id]
+    assert seen["creator_pid"] == 0 and seen["attached"] == 0      # we are invisible there
+    orphans = subprocess.run([unshare, "--pid", "--fork", sys.executable, "-m", "sysvkit",
+                              "ipcs", "--orphans", "--json"], capture_output=True, text=True,
+                             timeout=60, check=True)
+    assert shm.id not in [s["id"] for s in json.loads(orphans.stdout)["shared_memory"]]
 
 
 # -- rm ----------------------------------------------------------------------------------
