@@ -233,13 +233,14 @@ def measure_all(loops: Sequence[Tuple[str, Loop]],
     sample, run each once as a warm-up, then take ``st.repeats`` rounds of one
     sample per loop, so that every transport sees the same machine (a burst
     of other work hits them all alike).  Returns {name: (samples, n)}."""
-    ns = {name: _calibrate(loop, st) for name, loop in loops}
-    for name, loop in loops:
-        loop(ns[name])
-    samples: Dict[str, List[float]] = {name: [] for name, _ in loops}
-    for _ in range(st.repeats):
+    with _armed():
+        ns = {name: _calibrate(loop, st) for name, loop in loops}
         for name, loop in loops:
-            samples[name].append(loop(ns[name]) / ns[name])
+            loop(ns[name])
+        samples: Dict[str, List[float]] = {name: [] for name, _ in loops}
+        for _ in range(st.repeats):
+            for name, loop in loops:
+                samples[name].append(loop(ns[name]) / ns[name])
     return {name: (samples[name], ns[name]) for name, _ in loops}
 
 
@@ -616,11 +617,26 @@ class ChildDied(RuntimeError):
 
 
 _WATCHED: List["Child"] = []
+_ARMED = [0]    # > 0 while measuring: only then does a child's death raise
+
+
+@contextlib.contextmanager
+def _armed() -> Iterator[None]:
+    """While measuring, the death of a child raises ChildDied here (never
+    while cleaning up, where it would cut the cleanup short)."""
+    _ARMED[0] += 1
+    try:
+        _on_sigchld(signal.SIGCHLD, None)    # one that died while disarmed
+        yield
+    finally:
+        _ARMED[0] -= 1
 
 
 def _on_sigchld(signo: int, frame: Any) -> None:
     """Turn the unexpected death of a child into an exception here, so a
     receive that waits for it cannot wait for ever."""
+    if not _ARMED[0]:
+        return
     for child in list(_WATCHED):
         if not child.proc.is_alive():
             _WATCHED.remove(child)
@@ -1074,10 +1090,12 @@ def _wake_channels() -> List[Tuple[str, Callable[[], Channel]]]:
 
 def bench_wakeup(st: Settings) -> Iterator[Result]:
     """Time from a send here to the return of a blocked receive in a child,
-    without and with a timeout.  The samples take turns: each round wakes
-    every transport once, alternating between the two kinds of wait, so all
-    see the same machine."""
+    without and with a timeout.  The samples take turns, so all see the same
+    machine: rounds of a few wake-ups of each transport in turn, each
+    alternating between the two kinds of wait, each after the receiver has
+    been blocked for ``settle`` seconds."""
     settle = 0.002    # let the child get blocked in the kernel
+    block = 10        # wake-ups of one transport before moving to the next
     data = b"x" * 16
     with _served_channels(st, _wake_channels()) as served:
         plans: List[Tuple[str, Child, Callable[[Any], Any], List[Optional[float]], int,
@@ -1089,15 +1107,15 @@ def bench_wakeup(st: Settings) -> Iterator[Result]:
             k = len(timeouts) * (st.wake_samples + 2)   # two of each to warm up
             child.send(("wake", k, timeouts))
             plans.append((name, child, ch.ends(0, 16)[0], timeouts, k, []))
-        for i in range(max(p[4] for p in plans)):
-            for name, child, send, timeouts, k, sent in plans:
-                if i >= k:
-                    continue
-                child.recv()           # the child is about to block
-                time.sleep(settle)
-                sent.append(_clock())
-                send(data)
-        woken = [child.recv() for _, child, *_ in plans]
+        with _armed():
+            for start in range(0, max(p[4] for p in plans), block):
+                for name, child, send, timeouts, k, sent in plans:
+                    for _ in range(start, min(start + block, k)):
+                        child.recv()           # the child is about to block
+                        time.sleep(settle)
+                        sent.append(_clock())
+                        send(data)
+            woken = [child.recv() for _, child, *_ in plans]
     for workload_index, workload in enumerate(("wakeup", "wakeup-timeout")):
         for (name, _, _, timeouts, _, sent), woke in zip(plans, woken):
             if workload_index < len(timeouts):
@@ -1324,6 +1342,11 @@ def _on_sigterm(signo: int, frame: Any) -> None:
     raise _Terminated()
 
 
+# A workload that cannot finish (a child died, a call failed): one line, exit 1.
+_FAILURES: Tuple["type[BaseException]", ...] = (OSError, RuntimeError, EOFError) + (
+    (_sysv_ipc.Error,) if _sysv_ipc is not None else ())
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the benchmarks chosen by ``args`` and print the table (or JSON).
 
@@ -1362,7 +1385,7 @@ def run(args: argparse.Namespace) -> int:
         print("sysvkit bench: interrupted; everything it made was removed",
               file=sys.stderr)
         return 130
-    except (OSError, RuntimeError) as exc:
+    except _FAILURES as exc:
         print("sysvkit bench: %s" % exc, file=sys.stderr)
         return 1
     finally:

@@ -322,3 +322,35 @@ def test_not_applicable_over_msgmax() -> None:
         assert big[0].value is None and "msgmax" in big[0].note
     else:
         assert big[0].value is not None and big[0].value > 0
+
+
+@pytest.mark.slow
+def test_child_killed_mid_run_fails_cleanly() -> None:
+    """A child that dies mid-measurement ends the run with one line and
+    exit 1 (never a hang), and the cleanup still runs."""
+    before, before_posix = ipc_ids(), posix_shm_names()
+    proc, marker = start_bench("--quick", "--only", "roundtrip", "--progress")
+    try:
+        assert proc.stderr is not None
+        assert "bench: roundtrip" in proc.stderr.readline()
+        deadline = time.monotonic() + 30
+        while True:
+            children = [p for p in marked_pids(marker) if p != proc.pid]
+            if len(children) >= 3:
+                break
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no child processes appeared"
+            time.sleep(0.01)
+        time.sleep(0.2)
+        os.kill(children[0], signal.SIGKILL)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, err
+    assert "exited unexpectedly" in err
+    assert "Traceback" not in err, err
+    assert not wait_gone(marker), "benchmark processes left running"
+    assert ipc_ids() == before, "IPC objects left behind"
+    assert posix_shm_names() <= before_posix
