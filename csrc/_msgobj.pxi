@@ -236,10 +236,17 @@ cdef class MessageQueueBase:
         try:
             while True:
                 if err == E2BIG and cap < size:
-                    msg = <sysvkit_msgbuf *>malloc(sizeof(long) + size)
+                    # Longer than the buffer: grow it, to no more than the
+                    # bytes now in the queue (no message is longer), so a
+                    # huge max_size does not mean a huge allocation.
+                    cap = self._grown(cap, size)
+                    if <void *>msg != <void *>&stackbuf:
+                        free(msg)
+                        msg = <sysvkit_msgbuf *>&stackbuf
+                    msg = <sysvkit_msgbuf *>malloc(sizeof(long) + cap)
                     if msg == NULL:
+                        msg = <sysvkit_msgbuf *>&stackbuf
                         raise MemoryError()
-                    cap = size
                 elif (err == ENOMSG and blocking and not waiting
                       and not (timed and deadline <= sysvkit_monotonic())):
                     waiting = True
@@ -269,6 +276,15 @@ cdef class MessageQueueBase:
                 "the queue: pass a larger max_size (messages are at most msgmax=%d "
                 "bytes) or truncate=True" % (self._name(), size, _msgmax_now()))
         self._fail(self._error(err, "msgrcv"))
+
+    cdef Py_ssize_t _grown(self, Py_ssize_t cap, Py_ssize_t size) except -1:
+        """A buffer size for a message longer than ``cap``: the bytes in the
+        queue (msg_cbytes), at least twice ``cap``, at most ``size``."""
+        cdef msqid_ds ds
+        cdef Py_ssize_t want = 2 * cap
+        if sysv.msgctl(self._id, IPC_STAT, &ds) == 0 and <Py_ssize_t>ds.msg_cbytes > want:
+            want = ds.msg_cbytes
+        return want if want < size else size
 
     cdef int _check_size(self, Py_ssize_t n) except -1:
         """ValueError if a message of n bytes is over msgmax (read afresh,

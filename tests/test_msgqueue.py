@@ -668,6 +668,10 @@ def test_msgmax_raised_and_lowered(run_py: Any) -> None:
             assert q.receive(max_size=20000, truncate=True) == (big[:20000], 5)
             q.send(big)
             assert q.receive(max_size=60000, block=False) == (big, 1)
+            q.send(b"s" * 9000, 2)
+            q.send(big, 3)
+            assert q.receive(3, max_size=2 ** 31 - 1) == (big, 3)   # buffer sized by the queue
+            assert q.receive(max_size=2 ** 31 - 1, truncate=True) == (b"s" * 9000, 2)
             q.send(big)
             setmax(9000)                             # cached msgmax is now stale
             with pytest.raises(ValueError, match="msgmax.*9000"):
