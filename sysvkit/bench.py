@@ -1331,7 +1331,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bulk-mib", type=int, metavar="MIB", default=None,
                         help="size of the shared memory copy (default: 64 quick, 256 full)")
     parser.add_argument("--progress", action="store_true",
-                        help="report each workload group on stderr as it starts")
+                        help="report each workload group on stderr as it starts "
+                        "(the default when stderr is a terminal)")
 
 
 class _Terminated(Exception):
@@ -1365,7 +1366,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     st = Settings.for_mode(bool(getattr(args, "quick", False)), repeats, bulk)
     only = getattr(args, "only", None) or list(GROUPS)
-    progress = bool(getattr(args, "progress", False))
+    progress = bool(getattr(args, "progress", False)) or sys.stderr.isatty()
     results: List[Result] = []
     old_term: Any = None
     old_chld: Any = None
