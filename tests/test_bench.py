@@ -354,3 +354,25 @@ def test_child_killed_mid_run_fails_cleanly() -> None:
     assert not wait_gone(marker), "benchmark processes left running"
     assert ipc_ids() == before, "IPC objects left behind"
     assert posix_shm_names() <= before_posix
+
+
+def test_without_numpy_and_sysv_ipc(run_py: Any) -> None:
+    """Optional packages missing: their rows go, the rest still runs (shared
+    memory is then copied with memoryviews)."""
+    before = ipc_ids()
+    proc = run_py("""
+        import sys
+        sys.modules["numpy"] = None
+        sys.modules["sysv_ipc"] = None
+        from sysvkit import bench
+        raise SystemExit(bench.main(["--quick", "--json", "--repeats", "1", "--only", "sem",
+                                     "--only", "shm", "--only", "idle", "--bulk-mib", "4"]))
+    """, timeout=120)
+    doc = json.loads(proc.stdout)
+    assert doc["optional"] == {"numpy": False, "sysv_ipc": False}
+    transports = {r["transport"] for r in doc["results"]}
+    assert not any(t.startswith("sysv_ipc") for t in transports)
+    assert {bench.SK_SHM, bench.MP_SHM, bench.PRIVATE, bench.SK_LOCK} <= transports
+    for r in doc["results"]:
+        assert r["applicable"] and r["value"] >= 0 and r["vs_sysv_ipc"] is None, r
+    assert ipc_ids() == before
