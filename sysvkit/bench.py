@@ -952,14 +952,31 @@ class _ChildReader:
         self.loop = _copy_loop(self.dst, src)
 
 
+def _mem_available() -> Optional[int]:
+    """MemAvailable from /proc/meminfo, in bytes (None if unknown)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def bench_shm(st: Settings) -> Iterator[Result]:
     """Fill a segment from an array; copy it out in another process."""
-    size = st.bulk_bytes
-    gb = size / 1e9
     kinds = [SK_SHM]
     if _sysv_ipc is not None:
         kinds.append(SI_SHM)
     kinds += [MP_SHM, PRIVATE]
+    # The source, one segment per kind and one private copy per reader: keep
+    # it within half the available memory (the size shows in the workload).
+    size = st.bulk_bytes
+    avail = _mem_available()
+    while avail is not None and size > 16 * MIB and size * (1 + 2 * len(kinds)) > avail // 2:
+        size //= 2
+    gb = size / 1e9
     label = "%dMiB" % (size // MIB)
     src = _source(size)
     try:
