@@ -30,7 +30,8 @@ process and kernel object made is removed, also on Ctrl-C or an error.
 JSON (``--json``) is one object::
 
     {"sysvkit": version, "python": ..., "platform": ..., "cpus": n,
-     "mode": "quick" | "full", "repeats": n, "limits": {"msgmax": ...,
+     "mode": "quick" | "full", "repeats": n, "budget_seconds": seconds
+     per sample, "limits": {"msgmax": ...,
      "msgmnb": ...}, "optional": {"numpy": bool, "sysv_ipc": bool},
      "results": [{"workload", "group", "transport", "applicable",
                   "value", "unit", "better", "spread": {"min", "q1",
@@ -44,7 +45,10 @@ many times worse than the best non-reference transport of the same workload
 (1.0 is the best); ``vs_sysv_ipc`` (sysvkit rows only) is sysvkit's cost
 over sysv_ipc's for the same thing (below 1: sysvkit is faster);
 ``reference`` marks C loops and private-memory copies, which show a ceiling
-and are not candidates for "best".
+and are not candidates for "best".  Units: ``us`` (microseconds per
+operation), ``msg/s`` (with ``extra["MB/s"]``), ``GB/s``, ``% CPU`` (of one
+core).  ``targets`` are the ratios issue 7 sets for sysvkit, with ``target``
+such as ``"<= 1.2"``.
 """
 
 from __future__ import annotations
