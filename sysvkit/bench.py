@@ -281,6 +281,16 @@ def _cycle_loop(first: Callable[[], Any], second: Callable[[], Any]) -> Loop:
 # with that timeout (None: none).  Messages from end 0 go to end 1 and back.
 
 
+def _remove_quietly(obj: Any) -> None:
+    """Remove a System V object (sysvkit or sysv_ipc) unless already gone
+    (a child removes what it serves if this process dies first)."""
+    gone: Tuple["type[BaseException]", ...] = (FileNotFoundError,)
+    if _sysv_ipc is not None:
+        gone += (_sysv_ipc.ExistentialError,)
+    with contextlib.suppress(*gone):
+        obj.remove()
+
+
 class Channel:
     name = "channel"
 
@@ -360,7 +370,7 @@ class SysvkitQueue(Channel):
         return functools.partial(self.q.receive, 2 - side, timeout=timeout)
 
     def close(self) -> None:
-        self.q.remove()
+        _remove_quietly(self.q)
 
 
 class SysvIpcQueue(Channel):
@@ -394,7 +404,7 @@ class SysvIpcQueue(Channel):
         return False   # sysv_ipc's receive() has no timeout
 
     def close(self) -> None:
-        self.q.remove()
+        _remove_quietly(self.q)
 
 
 class PipeChannel(Channel):
@@ -525,7 +535,7 @@ class SemChannel(Channel):
         return self.which == SK_SEM or _sysv_ipc_sem_timeout()
 
     def close(self) -> None:
-        self.sem.remove()
+        _remove_quietly(self.sem)
 
 
 def _sysv_ipc_sem_timeout() -> bool:
@@ -561,13 +571,20 @@ def _quiet_exit(code: int) -> None:
 
 
 def _child_main(ctrl: Any, parent_end: Any, channel: Optional[Channel],
-                shm_open: Optional[Callable[[], Any]], st: Settings) -> None:
+                shm_open: Optional[Callable[[], Any]], st: Settings, lifeline: int,
+                orphan_cleanup: Callable[[], Any]) -> None:
     """The other process: obeys commands from the control pipe until told to
-    quit, the pipe closes, or its objects are removed."""
+    quit, the pipe closes, or its objects are removed; if the parent dies
+    (its lifeline closes), removes what it serves and exits."""
     parent_end.close()   # so that the parent's death closes the control pipe
+    for fd in _LIFELINES:  # only the parent may hold the write ends
+        with contextlib.suppress(OSError):
+            os.close(fd)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    _watch_lifeline(lifeline, orphan_cleanup)
     code = 0
+    orphaned = False     # the control pipe closed: the parent is gone
     reader: Optional[_ChildReader] = None
     try:
         if channel is not None:
@@ -576,6 +593,7 @@ def _child_main(ctrl: Any, parent_end: Any, channel: Optional[Channel],
             try:
                 cmd = ctrl.recv()
             except EOFError:
+                orphaned = True
                 break
             op = cmd[0]
             if op == "quit":
@@ -606,13 +624,18 @@ def _child_main(ctrl: Any, parent_end: Any, channel: Optional[Channel],
                 if reader is None:
                     reader = _ChildReader(shm_open)
                 ctrl.send(reader.loop(cmd[1]))
-    except (KeyboardInterrupt, EOFError, BrokenPipeError, ConnectionError,
-            FileNotFoundError):
-        code = 1   # told to stop, parent gone, or objects removed: quietly
+    except (EOFError, BrokenPipeError, ConnectionError):
+        orphaned = True
+        code = 1
+    except (KeyboardInterrupt, FileNotFoundError):
+        code = 1   # told to stop, or the objects were removed: quietly
     except BaseException:
         import traceback
         traceback.print_exc()
         code = 2
+    if orphaned:
+        with contextlib.suppress(BaseException):
+            orphan_cleanup()
     _quiet_exit(code)
 
 
@@ -648,18 +671,55 @@ def _on_sigchld(signo: int, frame: Any) -> None:
                             % child.proc.exitcode)
 
 
+# The write ends of the children's lifelines, held by this process only: a
+# child that reads EOF on its lifeline knows this process died (even by
+# SIGKILL, where no cleanup here could run), removes the objects it serves and
+# exits, so that nothing waits for ever on a queue or semaphore.
+_LIFELINES: List[int] = []
+
+
+def _watch_lifeline(fd: int, cleanup: Callable[[], Any]) -> None:
+    """In a child: wait (in a thread) for the parent's end to close."""
+    import threading
+
+    def watch() -> None:
+        try:
+            while os.read(fd, 1):
+                pass
+        except OSError:
+            pass
+        try:
+            cleanup()
+        except BaseException:
+            pass
+        os._exit(3)
+    threading.Thread(target=watch, name="sysvkit-bench-lifeline", daemon=True).start()
+
+
 class Child:
     """A forked process driven through a control pipe; always reaped."""
 
     def __init__(self, st: Settings, channel: Optional[Channel] = None,
-                 shm_open: Optional[Callable[[], Any]] = None) -> None:
+                 shm_open: Optional[Callable[[], Any]] = None,
+                 orphan_cleanup: Optional[Callable[[], Any]] = None) -> None:
+        if orphan_cleanup is None:
+            orphan_cleanup = channel.close if channel is not None else _nothing
         self.ctrl, child_end = _FORK.Pipe()
-        self.proc = _FORK.Process(target=_child_main, daemon=True,
-                                  args=(child_end, self.ctrl, channel, shm_open, st))
+        life_r, self.lifeline = os.pipe()
+        _LIFELINES.append(self.lifeline)
         try:
+            self.proc = _FORK.Process(
+                target=_child_main, daemon=True,
+                args=(child_end, self.ctrl, channel, shm_open, st, life_r, orphan_cleanup))
             self.proc.start()
+        except BaseException:
+            _LIFELINES.remove(self.lifeline)
+            os.close(self.lifeline)
+            self.ctrl.close()
+            raise
         finally:
             child_end.close()
+            os.close(life_r)
         _WATCHED.append(self)
 
     def send(self, cmd: Tuple[Any, ...]) -> None:
@@ -684,12 +744,16 @@ class Child:
             self.proc.join()
         self.ctrl.close()
         self.proc.close()
+        if self.lifeline in _LIFELINES:
+            _LIFELINES.remove(self.lifeline)
+            os.close(self.lifeline)   # the child is gone: nothing reads it
 
 
 @contextlib.contextmanager
 def _child(st: Settings, channel: Optional[Channel] = None,
-           shm_open: Optional[Callable[[], Any]] = None) -> Iterator[Child]:
-    child = Child(st, channel, shm_open)
+           shm_open: Optional[Callable[[], Any]] = None,
+           orphan_cleanup: Optional[Callable[[], Any]] = None) -> Iterator[Child]:
+    child = Child(st, channel, shm_open, orphan_cleanup)
     try:
         yield child
     finally:
@@ -850,21 +914,27 @@ class _Segment:
     def __init__(self, kind: str, size: int) -> None:
         self.kind = kind
         self.obj: Any = None
+        # destroy: removes the segment by name, from any process (the child
+        # that reads it does so if this process dies first).
+        self.destroy: Callable[[], None] = _nothing
         if kind == SK_SHM:
             from . import IPC_PRIVATE, SharedMemory
             self.obj = SharedMemory(key=IPC_PRIVATE, create=True, size=size)
             self.buf = self.obj.buf
             ident = self.obj.id
             self.open: Callable[[], Any] = functools.partial(_open_sysvkit_shm, ident)
+            self.destroy = functools.partial(_core.shmctl, ident, _core.IPC_RMID)
         elif kind == SI_SHM:
             self.obj = _sysv_ipc.SharedMemory(None, _sysv_ipc.IPC_CREX, size=size)
             self.buf = memoryview(self.obj)
             self.open = functools.partial(_open_sysv_ipc_shm, self.obj.key)
+            self.destroy = functools.partial(_core.shmctl, self.obj.id, _core.IPC_RMID)
         elif kind == MP_SHM:
             from multiprocessing import shared_memory
             self.obj = shared_memory.SharedMemory(create=True, size=size)
             self.buf = self.obj.buf
             self.open = functools.partial(_open_mp_shm, self.obj.name)
+            self.destroy = functools.partial(_unlink_posix_shm, self.obj.name)
         else:
             self.buf = memoryview(bytearray(size))
             self.open = functools.partial(_open_private, size)
@@ -873,12 +943,11 @@ class _Segment:
         """Destroy the segment first (which needs no detaching), then let go
         of the mapping; on an interrupted copy a frame may still hold a view
         of it, which then goes when the process does."""
-        if self.kind == SK_SHM:
-            self.obj.remove()
-        elif self.kind == SI_SHM:
-            self.obj.remove()
+        if self.kind in (SK_SHM, SI_SHM):
+            _remove_quietly(self.obj)
         elif self.kind == MP_SHM:
-            self.obj.unlink()
+            with contextlib.suppress(FileNotFoundError):
+                self.obj.unlink()
         try:
             self.buf.release()
         except BufferError:
@@ -891,6 +960,15 @@ class _Segment:
                 self.obj.close()
             elif self.kind == SI_SHM:
                 self.obj.detach()
+
+
+def _nothing() -> None:
+    pass
+
+
+def _unlink_posix_shm(name: str) -> None:
+    from multiprocessing import shared_memory
+    shared_memory.SharedMemory(name=name).unlink()
 
 
 def _open_sysvkit_shm(ident: int) -> Tuple[memoryview, Callable[[], None]]:
@@ -997,7 +1075,8 @@ def bench_shm(st: Settings) -> Iterator[Result]:
                 fills.clear()     # the copy loops hold views of the segments
             reads: List[Tuple[str, Loop]] = []
             for seg in segs:
-                child = stack.enter_context(_child(st, shm_open=seg.open))
+                child = stack.enter_context(_child(st, shm_open=seg.open,
+                                                   orphan_cleanup=seg.destroy))
 
                 def loop(n: int, child: Child = child) -> float:
                     child.send(("shm-read", n))

@@ -376,3 +376,36 @@ def test_without_numpy_and_sysv_ipc(run_py: Any) -> None:
     for r in doc["results"]:
         assert r["applicable"] and r["value"] >= 0 and r["vs_sysv_ipc"] is None, r
     assert ipc_ids() == before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("group", ["roundtrip", "shm"])
+def test_parent_killed_children_clean_up(group: str) -> None:
+    """SIGKILL leaves the bench no chance to clean up: its children notice
+    (their lifeline closes), remove the objects they serve, and exit."""
+    before, before_posix = ipc_ids(), posix_shm_names()
+    args = ["--quick", "--only", group, "--progress"]
+    if group == "shm":
+        args += ["--bulk-mib", "16"]
+    proc, marker = start_bench(*args)
+    try:
+        assert proc.stderr is not None
+        assert "bench: %s" % group in proc.stderr.readline()
+        deadline = time.monotonic() + 30
+        while len([p for p in marked_pids(marker) if p != proc.pid]) < 3:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no child processes appeared"
+            time.sleep(0.01)
+        time.sleep(0.2)
+        proc.kill()
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not wait_gone(marker), "benchmark processes left running"
+    deadline = time.monotonic() + 5
+    while ipc_ids() != before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ipc_ids() == before, "IPC objects left behind"
+    assert posix_shm_names() <= before_posix
