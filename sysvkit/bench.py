@@ -31,7 +31,7 @@ JSON (``--json``) is one object::
 
     {"sysvkit": version, "python": ..., "platform": ..., "cpus": n,
      "mode": "quick" | "full", "repeats": n, "budget_seconds": seconds
-     per sample, "limits": {"msgmax": ...,
+     per sample, "pinned": "none" | "same" | "split", "limits": {"msgmax": ...,
      "msgmnb": ...}, "optional": {"numpy": bool, "sysv_ipc": bool},
      "results": [{"workload", "group", "transport", "applicable",
                   "value", "unit", "better", "spread": {"min", "q1",
@@ -71,7 +71,7 @@ import time
 from dataclasses import dataclass, field
 from itertools import repeat
 from typing import (
-    Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple,
+    Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple,
 )
 
 from . import _core
@@ -582,6 +582,8 @@ def _child_main(ctrl: Any, parent_end: Any, channel: Optional[Channel],
             os.close(fd)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    if _CHILD_CPUS:
+        os.sched_setaffinity(0, _CHILD_CPUS)
     _watch_lifeline(lifeline, orphan_cleanup)
     code = 0
     orphaned = False     # the control pipe closed: the parent is gone
@@ -669,6 +671,39 @@ def _on_sigchld(signo: int, frame: Any) -> None:
             _WATCHED.remove(child)
             raise ChildDied("a benchmark child process exited unexpectedly (status %s)"
                             % child.proc.exitcode)
+
+
+# --pin: where the processes run.  Left to the scheduler ("none", the
+# default, what applications get), a ping-pong pair sometimes shares a CPU
+# and sometimes not, and on a virtual machine, where waking another CPU is
+# slow, its figure jumps between the two; "same" (everything on one CPU) and
+# "split" (this process on one CPU, its partners on another) give steady
+# figures for each case.
+PIN_MODES = ("none", "same", "split")
+_CHILD_CPUS: Set[int] = set()
+
+
+@contextlib.contextmanager
+def _pinned(mode: str) -> Iterator[str]:
+    """Pin this process and (through _CHILD_CPUS) its children; yields the
+    mode in force ("none" if it cannot be done here)."""
+    getaff = getattr(os, "sched_getaffinity", None)
+    setaff = getattr(os, "sched_setaffinity", None)
+    if mode == "none" or getaff is None or setaff is None:
+        yield "none"
+        return
+    allowed = sorted(getaff(0))
+    if mode == "split" and len(allowed) < 2:
+        yield "none"
+        return
+    setaff(0, {allowed[0]})
+    _CHILD_CPUS.clear()
+    _CHILD_CPUS.add(allowed[1] if mode == "split" else allowed[0])
+    try:
+        yield mode
+    finally:
+        _CHILD_CPUS.clear()
+        setaff(0, set(allowed))
 
 
 # The write ends of the children's lifelines, held by this process only: a
@@ -1348,8 +1383,11 @@ def _ratio(v: Optional[float]) -> str:
 
 
 def format_table(results: List[Result], tgts: List[Target], meta: Dict[str, Any]) -> str:
-    lines = ["sysvkit bench: %s run, %d samples per figure (median, min..max)"
-             % (meta["mode"], meta["repeats"]),
+    lines = ["sysvkit bench: %s run, %d samples per figure (median, min..max)%s"
+             % (meta["mode"], meta["repeats"],
+                {"same": ", all processes on one CPU",
+                 "split": ", this process on one CPU, its partners on another"}.get(
+                     meta.get("pinned", "none"), "")),
              "%s, Python %s, %d CPUs, msgmax %d, msgmnb %d; optional: %s" % (
                  meta["platform"], meta["python"], meta["cpus"],
                  meta["limits"]["msgmax"], meta["limits"]["msgmnb"],
@@ -1430,6 +1468,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         % ", ".join(GROUPS))
     parser.add_argument("--bulk-mib", type=int, metavar="MIB", default=None,
                         help="size of the shared memory copy (default: 64 quick, 256 full)")
+    parser.add_argument("--pin", choices=PIN_MODES, default="none",
+                        help="where processes run: none (the scheduler decides; "
+                        "default), same (one CPU for all), split (this process on one "
+                        "CPU, its partners on another)")
     parser.add_argument("--progress", action="store_true",
                         help="report each workload group on stderr as it starts "
                         "(the default when stderr is a terminal)")
@@ -1474,14 +1516,21 @@ def run(args: argparse.Namespace) -> int:
     if main_thread:
         old_term = signal.signal(signal.SIGTERM, _on_sigterm)
         old_chld = signal.signal(signal.SIGCHLD, _on_sigchld)
+    pinned = "none"
+    pin = getattr(args, "pin", "none") or "none"
+    if pin not in PIN_MODES:
+        print("sysvkit bench: --pin must be one of %s" % ", ".join(PIN_MODES),
+              file=sys.stderr)
+        return 2
     try:
-        for group in GROUPS:
-            if group not in only:
-                continue
-            title, func = GROUPS[group]
-            if progress:
-                print("bench: %s (%s)" % (group, title), file=sys.stderr, flush=True)
-            results.extend(func(st))
+        with _pinned(pin) as pinned:
+            for group in GROUPS:
+                if group not in only:
+                    continue
+                title, func = GROUPS[group]
+                if progress:
+                    print("bench: %s (%s)" % (group, title), file=sys.stderr, flush=True)
+                results.extend(func(st))
     except (KeyboardInterrupt, _Terminated):
         print("sysvkit bench: interrupted; everything it made was removed",
               file=sys.stderr)
@@ -1500,6 +1549,7 @@ def run(args: argparse.Namespace) -> int:
     add_ratios(results)
     tgts = targets(results)
     meta = _meta(st)
+    meta["pinned"] = pinned
     if getattr(args, "json", False):
         doc = dict(meta)
         doc["results"] = [r.as_dict() for r in results]

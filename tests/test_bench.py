@@ -409,3 +409,24 @@ def test_parent_killed_children_clean_up(group: str) -> None:
         time.sleep(0.05)
     assert ipc_ids() == before, "IPC objects left behind"
     assert posix_shm_names() <= before_posix
+
+
+@pytest.mark.parametrize("pin", ["same", "split"])
+def test_pinned_placement(pin: str) -> None:
+    if pin == "split" and len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two CPUs")
+    before = ipc_ids()
+    proc, marker = start_bench("--quick", "--json", "--only", "roundtrip", "--repeats", "1",
+                               "--pin", pin)
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    doc = json.loads(out)
+    assert doc["pinned"] == pin
+    check_results(doc, {r for r in expected_rows() if r[0].startswith("roundtrip-")})
+    assert not wait_gone(marker)
+    assert ipc_ids() == before
