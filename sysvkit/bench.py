@@ -673,12 +673,12 @@ def _on_sigchld(signo: int, frame: Any) -> None:
                             % child.proc.exitcode)
 
 
-# --pin: where the processes run.  Left to the scheduler ("none", the
-# default, what applications get), a ping-pong pair sometimes shares a CPU
-# and sometimes not, and on a virtual machine, where waking another CPU is
-# slow, its figure jumps between the two; "same" (everything on one CPU) and
-# "split" (this process on one CPU, its partners on another) give steady
-# figures for each case.
+# --pin: where the processes run.  Left to the scheduler ("none"), a
+# ping-pong pair sometimes shares a CPU and sometimes not, and on a virtual
+# machine, where waking another CPU is slow, its figure jumps between the two
+# from one transport to the next.  "same" (the default: every process on one
+# CPU) and "split" (this process on one CPU, its partners on another) give
+# steady figures for each case, the same for every transport.
 PIN_MODES = ("none", "same", "split")
 _CHILD_CPUS: Set[int] = set()
 
@@ -1468,10 +1468,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         % ", ".join(GROUPS))
     parser.add_argument("--bulk-mib", type=int, metavar="MIB", default=None,
                         help="size of the shared memory copy (default: 64 quick, 256 full)")
-    parser.add_argument("--pin", choices=PIN_MODES, default="none",
-                        help="where processes run: none (the scheduler decides; "
-                        "default), same (one CPU for all), split (this process on one "
-                        "CPU, its partners on another)")
+    parser.add_argument("--pin", choices=PIN_MODES, default="same",
+                        help="where processes run: same (one CPU for all: steady "
+                        "figures; the default), split (this process on one CPU, its "
+                        "partners on another), none (the scheduler decides)")
     parser.add_argument("--progress", action="store_true",
                         help="report each workload group on stderr as it starts "
                         "(the default when stderr is a terminal)")
@@ -1517,7 +1517,7 @@ def run(args: argparse.Namespace) -> int:
         old_term = signal.signal(signal.SIGTERM, _on_sigterm)
         old_chld = signal.signal(signal.SIGCHLD, _on_sigchld)
     pinned = "none"
-    pin = getattr(args, "pin", "none") or "none"
+    pin = getattr(args, "pin", "same") or "same"
     if pin not in PIN_MODES:
         print("sysvkit bench: --pin must be one of %s" % ", ".join(PIN_MODES),
               file=sys.stderr)
