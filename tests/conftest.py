@@ -38,6 +38,12 @@ def ipc_ids() -> Dict[str, Set[int]]:
     return ids
 
 
+@pytest.fixture(name="ipc_ids")
+def ipc_ids_fixture() -> Callable[[], Dict[str, Set[int]]]:
+    """The function that lists every IPC object's id, by kind."""
+    return ipc_ids
+
+
 def remove_id(kind: str, ident: int) -> None:
     """Remove an object by kind and id; nothing if it is already gone."""
     try:

@@ -13,25 +13,13 @@ import subprocess
 import sys
 import time
 import uuid
-from typing import Any, Dict, List, Set, Tuple
+from typing import Any, Callable, Dict, List, Set, Tuple
 
 import pytest
 
 from sysvkit import _core, bench
 
 HAVE_SYSV_IPC = bench._sysv_ipc is not None
-KINDS = ("shm", "msg", "sem")
-
-
-def ipc_ids() -> Dict[str, Set[int]]:
-    ids: Dict[str, Set[int]] = {}
-    for kind in KINDS:
-        with open("/proc/sysvipc/%s" % kind) as f:
-            next(f)
-            ids[kind] = {int(line.split()[1]) for line in f if line.strip()}
-    return ids
-
-
 def posix_shm_names() -> Set[str]:
     return {n for n in os.listdir("/dev/shm") if n.startswith("psm_")}
 
@@ -145,7 +133,8 @@ def check_results(doc: Dict[str, Any], rows: Set[Tuple[str, str]]) -> None:
 
 
 @pytest.mark.slow
-def test_quick_json_every_workload_and_transport() -> None:
+def test_quick_json_every_workload_and_transport(
+        ipc_ids: Callable[[], Dict[str, Set[int]]]) -> None:
     before, before_posix = ipc_ids(), posix_shm_names()
     proc, marker = start_bench("--quick", "--json")
     try:
@@ -171,7 +160,8 @@ def test_quick_json_every_workload_and_transport() -> None:
     assert posix_shm_names() <= before_posix
 
 
-def test_run_directly_json(capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_directly_json(capsys: pytest.CaptureFixture[str],
+                           ipc_ids: Callable[[], Dict[str, Set[int]]]) -> None:
     """bench.run() on the parser bench.add_arguments() builds (the CLI's path)."""
     parser = argparse.ArgumentParser()
     bench.add_arguments(parser)
@@ -272,7 +262,8 @@ def test_measure_calibrates_to_budget() -> None:
     assert calls[-5:] == [n] * 5          # a warm-up, then the samples
 
 
-def interrupt_mid_run(args: List[str], ready: str) -> None:
+def interrupt_mid_run(args: List[str], ready: str,
+                      ipc_ids: Callable[[], Dict[str, Set[int]]]) -> None:
     """Start the bench, SIGINT it once its child and its objects exist, then
     check that it exited promptly and left nothing behind."""
     before, before_posix = ipc_ids(), posix_shm_names()
@@ -305,13 +296,13 @@ def interrupt_mid_run(args: List[str], ready: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("group", ["roundtrip", "wakeup"])
-def test_ctrl_c_mid_run_cleans_up(group: str) -> None:
-    interrupt_mid_run(["--quick", "--json", "--only", group], "bench: %s" % group)
+def test_ctrl_c_mid_run_cleans_up(group: str, ipc_ids: Callable[[], Dict[str, Set[int]]]) -> None:
+    interrupt_mid_run(["--quick", "--json", "--only", group], "bench: %s" % group, ipc_ids)
 
 
 @pytest.mark.slow
-def test_ctrl_c_during_shared_memory_cleans_up() -> None:
-    interrupt_mid_run(["--quick", "--only", "shm", "--bulk-mib", "32"], "bench: shm")
+def test_ctrl_c_during_shared_memory_cleans_up(ipc_ids: Callable[[], Dict[str, Set[int]]]) -> None:
+    interrupt_mid_run(["--quick", "--only", "shm", "--bulk-mib", "32"], "bench: shm", ipc_ids)
 
 
 def test_not_applicable_over_msgmax() -> None:
@@ -326,7 +317,7 @@ def test_not_applicable_over_msgmax() -> None:
 
 
 @pytest.mark.slow
-def test_child_killed_mid_run_fails_cleanly() -> None:
+def test_child_killed_mid_run_fails_cleanly(ipc_ids: Callable[[], Dict[str, Set[int]]]) -> None:
     """A child that dies mid-measurement ends the run with one line and
     exit 1 (never a hang), and the cleanup still runs."""
     before, before_posix = ipc_ids(), posix_shm_names()
@@ -357,7 +348,8 @@ def test_child_killed_mid_run_fails_cleanly() -> None:
     assert posix_shm_names() <= before_posix
 
 
-def test_without_numpy_and_sysv_ipc(run_py: Any) -> None:
+def test_without_numpy_and_sysv_ipc(run_py: Any,
+                                    ipc_ids: Callable[[], Dict[str, Set[int]]]) -> None:
     """Optional packages missing: their rows go, the rest still runs (shared
     memory is then copied with memoryviews)."""
     before = ipc_ids()
@@ -381,7 +373,8 @@ def test_without_numpy_and_sysv_ipc(run_py: Any) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("group", ["roundtrip", "shm"])
-def test_parent_killed_children_clean_up(group: str) -> None:
+def test_parent_killed_children_clean_up(group: str,
+                                         ipc_ids: Callable[[], Dict[str, Set[int]]]) -> None:
     """SIGKILL leaves the bench no chance to clean up: its children notice
     (their lifeline closes), remove the objects they serve, and exit."""
     before, before_posix = ipc_ids(), posix_shm_names()
@@ -413,7 +406,7 @@ def test_parent_killed_children_clean_up(group: str) -> None:
 
 
 @pytest.mark.parametrize("pin", ["none", "split"])
-def test_pinned_placement(pin: str) -> None:
+def test_pinned_placement(pin: str, ipc_ids: Callable[[], Dict[str, Set[int]]]) -> None:
     if pin == "split" and len(os.sched_getaffinity(0)) < 2:
         pytest.skip("needs two CPUs")
     before = ipc_ids()
