@@ -7,7 +7,18 @@ idiomatic classes on top.
 
 # Everything is imported here, eagerly: a program that imports sysvkit and
 # then drops privileges (setuid) must not need to read the package again.
-from ._core import RemovedError
+try:
+    from ._core import RemovedError
+except ModuleNotFoundError as _exc:  # pragma: no cover - depends on how Python was started
+    if _exc.name != __name__ + "._core":
+        raise
+    import os as _os
+
+    raise ImportError(
+        "sysvkit's compiled core is missing from %s: this is an unbuilt source tree "
+        "(python -m and python -c put the current directory first on sys.path). "
+        "Run from another directory, use the installed 'sysvkit' command, or build "
+        "in place with: pip install -e ." % _os.path.dirname(__file__)) from None
 from ._keys import IPC_PRIVATE, KeyParts, explain_key, ftok
 from ._records import Limits, MessageQueueInfo, SemaphoreSetInfo, ShmInfo, limits
 from .listing import list_message_queues, list_semaphores, list_shared_memory
