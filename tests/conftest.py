@@ -8,6 +8,10 @@
 - ``rss_flat(fn)``: a psutil-style leak loop (RSS flat after a warm-up);
   skipped under sanitizers (SYSVKIT_SANITIZER set), which inflate RSS.
 - A session guard that fails the run if the suite left any IPC object behind.
+- The session runs from an empty directory, so that children started with
+  ``python -c`` or ``python -m`` (which put their working directory first on
+  sys.path) import the installed sysvkit, never the unbuilt source tree at
+  the top of a clone.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import itertools
 import os
 import subprocess
 import sys
+import shutil
+import tempfile
 import textwrap
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Set, Tuple
@@ -158,6 +164,21 @@ def rss_flat() -> Callable[..., int]:
     if os.environ.get("SYSVKIT_SANITIZER"):
         pytest.skip("RSS is meaningless under a sanitizer's allocator")
     return _assert_rss_flat
+
+
+@pytest.fixture(scope="session", autouse=True)
+def outside_the_source_tree() -> Iterator[None]:
+    """Run the session from an empty directory that any user may enter
+    (some children switch to user nobody)."""
+    old = os.getcwd()
+    here = tempfile.mkdtemp(prefix="sysvkit-tests-")
+    os.chmod(here, 0o755)
+    os.chdir(here)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+        shutil.rmtree(here, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)
