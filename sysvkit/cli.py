@@ -544,8 +544,17 @@ def _cmd_ipcs(args: argparse.Namespace) -> int:
         _print_json({KINDS[k].json_name: [record_json(k, r, resolved) for r in records[k]]
                      for k in _JSON_ORDER if k in records})
         return 0
-    _print_sections([_LINES[k](records[k], fmt, args.human, resolved) for k in kinds])
+    _print_sections([_LINES[k](sorted(records[k], key=_slot_order), fmt, args.human, resolved)
+                     for k in kinds])
     return 0
+
+
+def _slot_order(record: Any) -> Tuple[int, int]:
+    """util-linux ipcs prints objects in the kernel's slot order; an id is
+    (sequence << 15) | slot (<< 24 with ipcmni_extend, where slots below
+    32768 still sort the same), so once slots are reused it differs from
+    the id order of the listing functions."""
+    return (record.id & 0x7FFF, record.id)
 
 
 def _print_sections(sections: List[List[str]]) -> None:

@@ -815,3 +815,15 @@ def test_installed_script(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert_gone(demo_ids(proc.stdout))
+
+
+def test_ipcs_rows_in_kernel_slot_order_like_util_linux() -> None:
+    """util-linux prints objects by slot; once a slot is reused its new id
+    (sequence << 15 | slot) is larger than ids in later slots.  The listing
+    functions stay sorted by id; ipcs prints slot order."""
+    def seg(ident: int) -> sysvkit.ShmInfo:
+        return sysvkit.ShmInfo(0, ident, 0, 0, 0, 0, 0o600, 4096, 0, 1, 1, 0, 0, 0)
+
+    rows = [seg(98365), seg(98366), seg(131072), seg(98367)]    # 131072: slot 0, sequence 4
+    ordered = [r.id for r in sorted(rows, key=cli._slot_order)]
+    assert ordered == [131072, 98365, 98366, 98367]
