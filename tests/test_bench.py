@@ -61,6 +61,20 @@ def start_bench(*args: str) -> Tuple["subprocess.Popen[str]", str]:
     return proc, marker
 
 
+def run_bench_json(*args: str) -> Tuple[Dict[str, Any], str]:
+    """Run ``bench --json *args`` to the end (killed if it overruns); its
+    parsed output and its marker."""
+    proc, marker = start_bench("--json", *args)
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    return json.loads(out), marker
+
+
 def expected_rows() -> Set[Tuple[str, str]]:
     """(workload, transport) of every row a full set of groups must have."""
     msg = [bench.SK_QUEUE, bench.PIPE, bench.UNIX_STREAM, bench.UNIX_DGRAM, bench.TCP,
@@ -136,15 +150,7 @@ def check_results(doc: Dict[str, Any], rows: Set[Tuple[str, str]]) -> None:
 def test_quick_json_every_workload_and_transport(
         ipc_ids: Callable[[], Dict[str, Set[int]]]) -> None:
     before, before_posix = ipc_ids(), posix_shm_names()
-    proc, marker = start_bench("--quick", "--json")
-    try:
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err
-    doc = json.loads(out)
+    doc, marker = run_bench_json("--quick")
     assert doc["mode"] == "quick"
     assert doc["pinned"] == "same"       # the default: steady figures
     assert doc["limits"]["msgmax"] > 0
@@ -410,16 +416,8 @@ def test_pinned_placement(pin: str, ipc_ids: Callable[[], Dict[str, Set[int]]]) 
     if pin == "split" and len(os.sched_getaffinity(0)) < 2:
         pytest.skip("needs two CPUs")
     before = ipc_ids()
-    proc, marker = start_bench("--quick", "--json", "--only", "roundtrip", "--repeats", "1",
-                               "--pin", pin)
-    try:
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err
-    doc = json.loads(out)
+    doc, marker = run_bench_json("--quick", "--only", "roundtrip", "--repeats", "1",
+                                 "--pin", pin)
     assert doc["pinned"] == pin
     check_results(doc, {r for r in expected_rows() if r[0].startswith("roundtrip-")})
     assert not wait_gone(marker)
