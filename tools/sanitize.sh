@@ -28,6 +28,9 @@ LD_PRELOAD="$libasan" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 PYTHONMALLOC=
     python -m pytest -q -p no:cacheprovider --import-mode=importlib \
     --rootdir "$OLDPWD" "$OLDPWD/tests" --ignore "$OLDPWD/tests/test_typing.py" "$@"
 
+echo "== rebuild without instrumentation (an ASan build cannot load without libasan)"
+(cd "$OLDPWD" && pip install -q --no-deps --force-reinstall . 2>&1 | grep -v "Running pip as" || true)
+
 echo "== pytest under the debug allocator"
 PYTHONMALLOC=debug python -X dev -m pytest -q -p no:cacheprovider --import-mode=importlib \
     --rootdir "$OLDPWD" "$OLDPWD/tests" --ignore "$OLDPWD/tests/test_typing.py" "$@"
