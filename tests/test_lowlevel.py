@@ -34,6 +34,12 @@ PAGE = resource.getpagesize()
 
 # -- helpers ------------------------------------------------------------------------------
 
+
+def posix_timers() -> str:
+    """This process's POSIX timers (empty when none is left)."""
+    with open("/proc/self/timers") as f:
+        return f.read().strip()
+
 def sysctl(name: str) -> List[int]:
     with open("/proc/sys/kernel/" + name) as f:
         return [int(x) for x in f.read().split()]
@@ -725,7 +731,7 @@ def test_msgrcv_timeout(new_msq: Callable[..., int]) -> None:
     # A message already there with timeout=0 is received.
     ll.msgsnd(q, b"now", 1)
     assert ll.msgrcv(q, 100, timeout=0) == (b"now", 1)
-    assert not open("/proc/self/timers").read().strip()   # no POSIX timer left behind
+    assert not posix_timers()   # no POSIX timer left behind
 
 
 def test_callers_ipc_nowait_wins_over_timeout(new_msq: Callable[..., int],
@@ -1305,7 +1311,7 @@ def test_handler_exception_propagates_from_blocked_call(new_msq: Callable[..., i
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
-    assert not open("/proc/self/timers").read().strip()
+    assert not posix_timers()
     assert ll.semctl(s, 0, ll.GETNCNT) == 0
 
 
@@ -1457,7 +1463,7 @@ def test_concurrent_timed_waits_each_time_out_on_their_own(new_msq: Callable[...
         bg.join()
         assert isinstance(bg.exc, TimeoutError), bg.exc
         assert t - 0.01 <= bg.elapsed < t + 0.6, (t, bg.elapsed)
-    assert not open("/proc/self/timers").read().strip()
+    assert not posix_timers()
 
 
 @pytest.mark.parametrize("call", ["msgrcv", "msgsnd", "semop"])
@@ -1656,5 +1662,5 @@ def test_no_leaks_in_core_loop(ipc: Any, new_msq: Callable[..., int], new_sem: C
     assert grown < max(512 * 1024, 16 * n // 2), (n, grown)
     assert ll.shmctl(shmid, ll.IPC_STAT)[8] == 0
     assert ll.msgctl(q, ll.IPC_STAT)[7] == 0
-    assert not open("/proc/self/timers").read().strip()
+    assert not posix_timers()
     print("leak loop: %d iterations, RSS grew by %d bytes" % (n, grown))
