@@ -699,9 +699,9 @@ def test_demo_runs_and_leaves_nothing_behind() -> None:
     assert list(listing["msg"]) == [ids["msg"]] and list(listing["sem"]) == [ids["sem"]]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-@pytest.mark.parametrize("when", ["starting", "working"])
-def test_demo_interrupted_removes_everything(sig: int, when: str) -> None:
+def start_long_demo() -> Tuple["subprocess.Popen[str]", Dict[str, int]]:
+    """Start a long demo (2 workers, 2 million numbers); return it and the ids
+    of its objects, read from its first lines."""
     proc = subprocess.Popen([sys.executable, "-m", "sysvkit", "demo", "--workers", "2",
                              "--numbers", "2000000"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -712,7 +712,18 @@ def test_demo_interrupted_removes_everything(sig: int, when: str) -> None:
             head += line
             if "a message queue (id" in line:
                 break
-        ids = demo_ids(head)
+        return proc, demo_ids(head)
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        raise
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("when", ["starting", "working"])
+def test_demo_interrupted_removes_everything(sig: int, when: str) -> None:
+    proc, ids = start_long_demo()
+    try:
         now = all_ids()
         assert all(ident in now[kind] for kind, ident in ids.items())   # made, in use
         if when == "working":    # wait until both workers have attached the segment
@@ -771,17 +782,8 @@ def _spawned_workers(parent: int) -> List[int]:
 
 def test_demo_worker_killed_fails_cleanly() -> None:
     """A worker that dies (SIGKILL) fails the demo: one line, exit 1, nothing left."""
-    proc = subprocess.Popen([sys.executable, "-m", "sysvkit", "demo", "--workers", "2",
-                             "--numbers", "2000000"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc, ids = start_long_demo()
     try:
-        assert proc.stdout is not None
-        head = ""
-        for line in proc.stdout:
-            head += line
-            if "a message queue (id" in line:
-                break
-        ids = demo_ids(head)
         deadline = time.monotonic() + 30
         workers: List[int] = []
         while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
