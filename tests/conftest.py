@@ -183,16 +183,17 @@ def outside_the_source_tree() -> Iterator[None]:
 
 @pytest.fixture(scope="session", autouse=True)
 def no_ipc_left_behind() -> Iterator[None]:
-    """Fail the run if the suite leaves any IPC object behind."""
+    """Report IPC objects that appeared during the run.  Other programs on
+    the machine create objects too, so nothing is removed here and the run
+    does not fail: each test removes exactly what it made."""
     before = ipc_ids()
     yield
     after = ipc_ids()
-    left = {kind: sorted(after[kind] - before[kind]) for kind in KINDS}
-    left = {kind: ids for kind, ids in left.items() if ids}
-    for kind, ids in left.items():
-        for ident in ids:
-            remove_id(kind, ident)
-    assert not left, "the test suite left IPC objects behind (now removed): %r" % left
+    new = {kind: sorted(after[kind] - before[kind]) for kind in KINDS}
+    new = {kind: ids for kind, ids in new.items() if ids}
+    if new:
+        import warnings
+        warnings.warn("IPC objects appeared during the run (left alone): %r" % new)
 
 
 def pytest_configure(config: pytest.Config) -> None:
