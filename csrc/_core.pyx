@@ -7,6 +7,7 @@ calls: ints in; ints, bytes and tuples out; OSError with errno on failure.
 
 include "_errors.pxi"
 include "_shm.pxi"
+include "_structure.pxi"
 include "_msg.pxi"
 include "_sem.pxi"
 include "_msgobj.pxi"

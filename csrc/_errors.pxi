@@ -30,6 +30,14 @@ class RemovedError(FileNotFoundError):
 
 RemovedError.__module__ = "sysvkit"
 
+
+class CorruptError(ValueError):
+    """A structure in shared memory holds something no sysvkit process
+    wrote: a length, index or offset out of bounds, an impossible state."""
+
+
+CorruptError.__module__ = "sysvkit"
+
 # OSError(errno, msg) picks its subclass, but a subclass constructor does not:
 # keep the table here, in one place.
 _ERRNO_CLASSES = {

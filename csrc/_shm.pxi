@@ -138,6 +138,8 @@ cdef class _Segment:
     cdef void *_hold           # the placeholder left where the segment was mapped
     cdef unsigned char _sink   # keeps the page-touching fallback of _populate honest
     cdef size_t _hold_len
+    cdef Py_ssize_t _pins      # holds (a locked Mutex...) that need the mapping kept
+    cdef bint _gc_quiet        # detach at collection without a ResourceWarning
 
     def __cinit__(self, *args, **kwargs):
         self._addr = NULL
@@ -147,6 +149,8 @@ cdef class _Segment:
         self._one[0] = 1
         self._hold = NULL
         self._hold_len = 0
+        self._pins = 0
+        self._gc_quiet = False
 
     cdef int _check(self) except -1:
         if self._addr == NULL:
@@ -183,6 +187,9 @@ cdef class _Segment:
         cdef int r
         if self._addr == NULL:
             return 0
+        if self._pins > 0:
+            raise RuntimeError("cannot close: the segment (id %d) is held (a locked mutex or "
+                               "an operation in progress); release it first" % self._shmid)
         if self._exports > 0:
             raise BufferError("cannot close: %d exported buffer(s) (memoryviews, arrays) or "
                               "copies in progress still use the segment" % self._exports)
@@ -220,6 +227,17 @@ cdef class _Segment:
             self._hold_len = length
         self._addr = NULL
         return 0
+
+    cdef int _pin(self) except -1:
+        """Keep the mapping for a hold: no detach, not even at collection or
+        interpreter shutdown, until the matching _unpin()."""
+        self._check()
+        self._pins += 1
+        return 0
+
+    cdef void _unpin(self) noexcept:
+        if self._pins > 0:
+            self._pins -= 1
 
     def __getbuffer__(self, Py_buffer *view, int flags):
         cdef _Export token
@@ -377,6 +395,10 @@ cdef class _Segment:
     def _seg_exports(self):
         return self._exports
 
+    @property
+    def _seg_pins(self):
+        return self._pins
+
     def __reduce__(self):
         raise TypeError("a shared memory attachment cannot be pickled as such; pickle its id")
 
@@ -385,9 +407,16 @@ cdef class _Segment:
         if self._hold != NULL:
             munmap(self._hold, self._hold_len)
             self._hold = NULL
+        if self._addr != NULL and self._pins > 0:
+            # Held (a locked robust mutex): the kernel walks the holder's
+            # robust list through this mapping when the thread dies, so it
+            # must stay until the process ends.
+            return
         if self._addr != NULL:
             sysv.shmdt(self._addr)
             self._addr = NULL
+            if self._gc_quiet:
+                return
             msg = ("shared memory segment (id %d) was never closed; detached at garbage "
                    "collection" % self._shmid).encode()
             PyErr_WarnEx(ResourceWarning, msg, 1)   # an error here is reported as unraisable

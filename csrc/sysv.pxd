@@ -2,6 +2,7 @@
 # in the style of Cython's own posix/*.pxd.
 
 from posix.types cimport pid_t, uid_t, gid_t, mode_t, time_t
+from libc.stdint cimport uint16_t, uint32_t, uint64_t
 
 
 cdef extern from "<sys/types.h>" nogil:
@@ -179,3 +180,44 @@ cdef extern from "compat.h" nogil:
     void sysvkit_to_timespec(double seconds, timespec *ts)
     int sysvkit_timer_start(sysvkit_timer *t, double deadline)
     void sysvkit_timer_stop(sysvkit_timer *t)
+
+
+cdef extern from "structs.h" nogil:
+    # The common header of structures in segments (Mutex, Channel, SharedArray).
+    enum:
+        SVK_MAGIC
+        SVK_HEADER_SIZE
+        SVK_KIND_MUTEX
+        SVK_KIND_CHANNEL
+        SVK_KIND_ARRAY
+        SVK_KIND_TEST
+        SVK_STATE_FRESH
+        SVK_STATE_INIT
+        SVK_STATE_READY
+
+    ctypedef struct svk_header:
+        uint32_t magic
+        uint16_t kind
+        uint16_t version
+        uint64_t state
+        uint64_t size
+
+    uint64_t svk_state_load(const svk_header *h)
+    int svk_state_cas(svk_header *h, uint64_t expected, uint64_t desired)
+    int svk_publish(svk_header *h, uint64_t mine, uint16_t kind, uint16_t version, uint64_t size)
+
+
+cdef extern from "robust.h" nogil:
+    # Futex words and robust, process-shared mutexes whose waits a signal interrupts.
+    ctypedef struct pthread_mutex_t:
+        pass
+
+    int pthread_mutex_trylock(pthread_mutex_t *m)
+    int pthread_mutex_unlock(pthread_mutex_t *m)
+    int pthread_mutex_consistent(pthread_mutex_t *m)
+
+    int svk_futex_wait(uint32_t *word, uint32_t expected, const timespec *deadline)
+    int svk_futex_wake(uint32_t *word, int n)
+    int svk_robust_init(pthread_mutex_t *m)
+    int svk_robust_lock(pthread_mutex_t *m, const timespec *deadline)
+    void svk_deadline(timespec *ts, double seconds)

@@ -8,7 +8,7 @@ idiomatic classes on top.
 # Everything is imported here, eagerly: a program that imports sysvkit and
 # then drops privileges (setuid) must not need to read the package again.
 try:
-    from ._core import RemovedError
+    from ._core import CorruptError, RemovedError
 except ModuleNotFoundError as _exc:  # pragma: no cover - depends on how Python was started
     if _exc.name != __name__ + "._core":
         raise
@@ -29,7 +29,7 @@ from .shm import SharedMemory
 __version__ = "0.1.0"
 
 __all__ = [
-    "IPC_PRIVATE", "KeyParts", "Limits", "Lock", "MessageQueue", "MessageQueueInfo",
+    "CorruptError", "IPC_PRIVATE", "KeyParts", "Limits", "Lock", "MessageQueue", "MessageQueueInfo",
     "RemovedError", "Semaphore", "SemaphoreSet", "SemaphoreSetInfo", "SharedMemory",
     "ShmInfo", "explain_key", "ftok", "limits", "list_message_queues", "list_semaphores",
     "list_shared_memory",
