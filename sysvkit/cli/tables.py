@@ -68,18 +68,26 @@ def _alt_octal(mode: int) -> str:
 
 
 def human_size(n: int) -> str:
-    """A size the way util-linux prints it with --human: 4K, 97.7K, 16E, 0B."""
+    """A size the way util-linux prints it with --human: 4K, 97.7K, 1.9K, 16E, 0B.
+
+    Its arithmetic, in 64-bit unsigned integers: the whole units, and the
+    remainder scaled to thousandths of a unit first (truncated), then
+    rounded to one decimal; a remainder that rounds up to a whole unit
+    carries into it.
+    """
     exp = 0
     for shift in range(10, 70, 10):
         if n < (1 << shift):
             break
         exp = shift
     whole = n >> exp
-    frac = 0
-    if exp:
-        frac = n & ((1 << exp) - 1)
-        # One decimal digit, rounded.
-        frac = (frac // (1 << (exp - 10)) + 50) // 100
+    frac = n & ((1 << exp) - 1)
+    if frac:
+        if frac >= _U64 // 1000:       # frac * 1000 would overflow 64 bits
+            thousandths = (frac // 1024) * 1000 // (1 << (exp - 10))
+        else:
+            thousandths = frac * 1000 // (1 << exp)
+        frac = (thousandths + 50) // 100
         if frac == 10:
             whole, frac = whole + 1, 0
     suffix = "BKMGTPE"[exp // 10]
