@@ -548,6 +548,37 @@ def test_orphans(ipc: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert orphan not in left and never not in left and {held.id, alive.id} <= left
 
 
+def test_orphans_zombie_creator_is_gone(ipc: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """A creator that exited but is not yet reaped (a zombie) holds nothing:
+    its segment is an orphan, attached once or never."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from sysvkit import lowlevel as ll\n"
+         "never = ll.shmget(ll.IPC_PRIVATE, 4096, ll.IPC_CREAT | 0o600)\n"
+         "used = ll.shmget(ll.IPC_PRIVATE, 4096, ll.IPC_CREAT | 0o600)\n"
+         "ll.shmdt(ll.shmat(used))\n"
+         "print(never, used, flush=True)\n"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        never, used = (ipc.track_id("shm", int(i)) for i in proc.stdout.read().split())
+        deadline = time.monotonic() + 30
+        while True:         # exited, and left unreaped: never poll() or wait() here
+            with open("/proc/%d/stat" % proc.pid) as f:
+                if f.read().rpartition(")")[2].split()[0] == "Z":
+                    break
+            assert time.monotonic() < deadline, "the child did not exit"
+            time.sleep(0.01)
+        rc, out, _ = run_main(capsys, "ipcs", "--orphans")
+        assert rc == 0
+        listed = parse_ipcs(out)["shm"]
+        assert never in listed and used in listed
+        rc, out, _ = run_main(capsys, "rm", "--orphans", "--dry-run")
+        assert "would remove shared memory segment id %d " % used in out
+    finally:
+        proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
 def test_orphans_never_guesses_across_pid_namespaces(ipc: Any) -> None:
     """Seen from another pid namespace, a live creator's pid reads 0: not an orphan."""
     unshare = shutil.which("unshare")
@@ -640,6 +671,28 @@ def test_rm_errors(ipc: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert "no semaphore set with id" in one_error_line(proc.stderr)
 
 
+def test_rm_orphans_as_root_says_what_it_left_alone(ipc: Any, run_py: Any,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """Root without --all-users removes its own orphans only, and says how
+    many of other users' it left alone and how to remove them."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make another user's segment")
+    theirs = ipc.track_id("shm", int(run_py("""
+        import os
+        from sysvkit import lowlevel as ll
+        os.setgid(65534); os.setuid(65534)
+        print(ll.shmget(ll.IPC_PRIVATE, 4096, ll.IPC_CREAT | 0o600))
+    """).stdout))
+    rc, out, err = run_main(capsys, "rm", "--orphans", "--dry-run")
+    assert rc == 0 and err == ""
+    assert "segment id %d " % theirs not in out
+    note = [line for line in out.splitlines() if "left alone" in line]
+    assert len(note) == 1, out
+    count = int(re.search(r"(\d+) orphaned", note[0]).group(1))  # type: ignore[union-attr]
+    assert count >= 1 and "--all-users" in note[0]
+    assert theirs in all_ids()["shm"]
+
+
 def test_rm_permission_denied(ipc: Any, run_py: Any) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root to switch to another user")
@@ -681,6 +734,19 @@ def test_key_explain(capsys: pytest.CaptureFixture[str]) -> None:
         assert int(fields["device"], 16) == parts.device
         assert int(fields["inode"], 16) == parts.inode
     assert "proj_id  65 (0x41 'A')" in run_main(capsys, "key", "--explain", "0x41012345")[1]
+
+
+def test_key_explain_proj_id_zero_is_not_from_ftok(capsys: pytest.CaptureFixture[str]) -> None:
+    """A key whose proj_id byte is 0 (PostgreSQL's, say) was not made by
+    ftok: no device and inode are read into it."""
+    for text in ("0x0052e2c1", "5432001", "0x00ffffff"):
+        rc, out, _ = run_main(capsys, "key", "--explain", text)
+        assert rc == 0
+        assert "not made by ftok" in out
+        assert "device" not in out and "inode    " not in out
+        assert out.startswith("key      0x%08x" % int(text, 0))
+    rc, out, _ = run_main(capsys, "key", "--explain", "0")
+    assert rc == 0 and "IPC_PRIVATE" in out and "device" not in out
 
 
 # -- errors and exit codes ---------------------------------------------------------------

@@ -19,6 +19,20 @@ def run(args: argparse.Namespace) -> int:
             parser.error("give either PATH PROJ_ID or --explain KEY, not both")
         parts = sysvkit.explain_key(args.explain)
         proj = parts.proj_id
+        if parts.key == sysvkit.IPC_PRIVATE:
+            sys.stdout.write("key      %s (0): IPC_PRIVATE, which names no single object; "
+                             "each such object has only its id\n" % key_hex(parts.key))
+            return 0
+        if proj == 0:
+            # ftok takes a proj_id of 1..255, so its byte is never 0: the
+            # program that made the key chose all 32 bits itself.
+            sys.stdout.write(
+                "key      %s (%d)\n" % (key_hex(parts.key), parts.key)
+                + "proj_id  0: not made by ftok (ftok's proj_id is 1..255), so it names no "
+                "file;\n"
+                + "         the program that made it chose the number (PostgreSQL, for one, "
+                "uses its data\n         directory's inode)\n")
+            return 0
         char = " %r" % chr(proj) if 32 < proj < 127 else ""
         sys.stdout.write(
             "key      %s (%d)\n" % (key_hex(parts.key), parts.key)

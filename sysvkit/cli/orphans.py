@@ -8,7 +8,8 @@ import sysvkit
 
 
 def _pid_gone(pid: int) -> bool:
-    """True if no process has this pid (0: none recorded)."""
+    """True if no live process has this pid (0: none recorded).  A zombie
+    (exited, not yet reaped by its parent) is gone: it holds nothing."""
     if pid <= 0:
         return True
     try:
@@ -16,8 +17,22 @@ def _pid_gone(pid: int) -> bool:
     except ProcessLookupError:
         return True
     except PermissionError:
-        return False
-    return False
+        pass
+    return _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """True if /proc says this process has exited (state Z or X)."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            stat = f.read()
+    except FileNotFoundError:
+        return True                     # reaped meanwhile
+    except OSError:
+        return False                    # cannot tell: take it for alive
+    # "pid (comm) state ...": comm may hold spaces and parentheses.
+    fields = stat.rpartition(b")")[2].split()
+    return bool(fields) and fields[0] in (b"Z", b"X")
 
 
 def is_orphan(seg: sysvkit.ShmInfo) -> bool:

@@ -100,8 +100,12 @@ def run(args: argparse.Namespace) -> int:
             ok = False
     if args.orphans:
         me = os.geteuid()
+        others = 0          # other users' orphans, left alone without --all-users
         for seg in sysvkit.list_shared_memory():
-            if not is_orphan(seg) or not (args.all_users or me in (seg.uid, seg.cuid)):
+            if not is_orphan(seg):
+                continue
+            if not (args.all_users or me in (seg.uid, seg.cuid)):
+                others += 1
                 continue
             what = "id %d (key %s, %d bytes)" % (seg.id, key_hex(seg.key), seg.size)
             if args.dry_run:
@@ -117,6 +121,11 @@ def run(args: argparse.Namespace) -> int:
                 continue
             if args.verbose:
                 print("removed shared memory segment %s" % what)
+        if others and me == 0:      # root could remove them: say so
+            print("%d orphaned shared memory segment%s of other users left alone; "
+                  "--all-users %s too" % (others, "" if others == 1 else "s",
+                                          "would remove them" if args.dry_run
+                                          else "removes them"))
     return 0 if ok else 1
 
 
