@@ -43,7 +43,8 @@ JSON (``--json``) is one object::
                   "value", "unit", "better", "spread": {"min", "q1",
                   "q3", "max"}, "samples", "iterations", "reference",
                   "vs_best", "vs_sysv_ipc", "extra", "note"}, ...],
-     "targets": [{"name", "value", "target", "met"}, ...]}
+     "summary": [{"sysvkit", "other", "reference", "speed_ratio", "min",
+                  "max", "workloads"}, ...]}
 
 ``value`` is the median (``null`` when not applicable, with ``note``
 saying why); ``better`` is ``"lower"`` or ``"higher"``; ``vs_best`` is how
@@ -53,8 +54,12 @@ over sysv_ipc's for the same thing (below 1: sysvkit is faster);
 ``reference`` marks C loops and private-memory copies, which show a ceiling
 and are not candidates for "best".  Units: ``us`` (microseconds per
 operation), ``msg/s`` (with ``extra["MB/s"]``), ``GB/s``, ``% CPU`` (of one
-core).  ``targets`` are the ratios issue 7 sets for sysvkit, with ``target``
-such as ``"<= 1.2"``.
+core).  ``summary`` says how each sysvkit transport compares with each
+other transport doing the same work (``other``; ``reference`` for C loops
+and private memory): ``speed_ratio`` is the other's cost over sysvkit's,
+the geometric mean over the ``workloads`` both ran (above 1: sysvkit is
+faster), ``min``/``max`` the extremes of the single ratios.  CPU while idle
+is left out of the summary (its figures sit near 0).
 """
 
 from __future__ import annotations
@@ -63,7 +68,7 @@ from .command import add_arguments, main, run
 from .optional import np as _np
 from .optional import sysv_ipc as _sysv_ipc
 from .registry import GROUPS
-from .report import Target, add_ratios, format_table, targets
+from .report import Comparison, add_ratios, format_table, summary
 from .runner import KIB, MIB, PIN_MODES, Child, ChildDied, Result, Settings, measure, \
     measure_all
 from .transports.own import (C_LOCK, C_MSG, C_SEM, C_SEM_UNDO, SK_LOCK, SK_QUEUE, SK_SEM,
@@ -83,7 +88,7 @@ from .workloads.wakeup import WAKE_TIMEOUT
 from .workloads.wakeup import run as bench_wakeup
 
 __all__ = ["add_arguments", "run", "main", "Result", "Settings", "GROUPS", "measure",
-           "measure_all", "add_ratios", "targets", "format_table", "Target", "Child",
+           "measure_all", "add_ratios", "summary", "format_table", "Comparison", "Child",
            "ChildDied", "KIB", "MIB", "PIN_MODES", "PAIR_SIZES", "XPROC_SIZES", "WAKE_TIMEOUT",
            "SK_QUEUE", "SK_SEM", "SK_LOCK", "SK_SHM", "SI_QUEUE", "SI_SEM", "SI_SHM", "PIPE",
            "UNIX_STREAM", "UNIX_DGRAM", "TCP", "MP_QUEUE", "MP_LOCK", "MP_SHM", "C_MSG",

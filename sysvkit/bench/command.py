@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .optional import sysv_ipc
 from .registry import GROUPS
-from .report import add_ratios, format_table, meta, targets, to_json
+from .report import add_ratios, format_table, meta, summary, to_json
 from .runner import PIN_MODES, Result, Settings, on_sigchld, pinned
 
 
@@ -106,13 +106,13 @@ def run(args: argparse.Namespace) -> int:
         order.setdefault(r.workload, len(order))
     results.sort(key=lambda r: order[r.workload])   # stable: rows keep their order
     add_ratios(results)
-    tgts = targets(results)
+    comparisons = summary(results)
     info = meta(st)
     info["pinned"] = placed
     if getattr(args, "json", False):
-        print(to_json(results, tgts, info))
+        print(to_json(results, comparisons, info))
     else:
-        print(format_table(results, tgts, info))
+        print(format_table(results, comparisons, info))
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 from dataclasses import dataclass
@@ -10,9 +11,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .optional import np, sysv_ipc
 from .runner import Result, Settings
-from .transports.own import C_LOCK, C_MSG, C_SEM, C_SEM_UNDO, SK_LOCK, SK_QUEUE, SK_SEM, SK_SHM
-from .transports.peers import PRIVATE, SI_QUEUE, SI_SEM, SI_SHM
-from .workloads.pair import PAIR_SIZES
+from .transports import counterparts
+from .transports.own import SK_LOCK, SK_QUEUE, SK_SEM, SK_SHM
+from .transports.peers import SI_QUEUE, SI_SEM, SI_SHM
 
 # What a sysvkit transport is compared with in sysv_ipc.
 _SYSV_IPC_TWIN = {SK_QUEUE: SI_QUEUE, SK_SEM: SI_SEM, SK_SHM: SI_SHM}
@@ -44,61 +45,79 @@ def add_ratios(results: List[Result]) -> None:
                 r.vs_sysv_ipc = _cost(r) / _cost(twin)
 
 
+# Groups whose figures make no ratio a user could read (CPU near 0 %).
+_NOT_SUMMED = frozenset(("idle",))
+
+
 @dataclass
-class Target:
-    name: str
-    value: float
-    target: str
-    met: bool
+class Comparison:
+    """How a sysvkit transport did beside another on the workloads both ran:
+    ``speed`` is the other's cost over sysvkit's (above 1: sysvkit is
+    faster), the geometric mean over those workloads; ``low``/``high`` the
+    least and greatest of the single ratios."""
+
+    sysvkit: str
+    other: str
+    reference: bool        # the other is a C loop or private memory: a floor
+    speed: float
+    low: float
+    high: float
+    workloads: List[str]
 
     def as_dict(self) -> Dict[str, Any]:
-        return {"name": self.name, "value": self.value, "target": self.target,
-                "met": self.met}
+        return {"sysvkit": self.sysvkit, "other": self.other, "reference": self.reference,
+                "speed_ratio": self.speed, "min": self.low, "max": self.high,
+                "workloads": list(self.workloads)}
 
 
-def targets(results: List[Result]) -> List[Target]:
-    """The ratios issue 7 asks for, from whatever was measured."""
+def summary(results: List[Result]) -> List[Comparison]:
+    """For each other transport, how sysvkit's counterpart compares with it
+    on this machine; peers first, then references, each in table order."""
+    pairs = counterparts()
     idx = {(r.workload, r.transport): r for r in results if r.applicable}
-    out: List[Target] = []
-
-    def ratio(a: Optional[Result], b: Optional[Result]) -> Optional[float]:
-        if a is None or b is None:
-            return None
-        return _cost(a) / _cost(b) if _cost(b) > 0 else None
-
-    def add(name: str, value: Optional[float], op: str, limit: float) -> None:
-        if value is None:
-            return
-        met = {"<=": value <= limit, "<": value < limit, ">=": value >= limit}[op]
-        out.append(Target(name, value, "%s %g" % (op, limit), met))
-
-    for _, label in PAIR_SIZES:
-        w = "pair-" + label
-        add("sysvkit queue pair / C pair (%s)" % label,
-            ratio(idx.get((w, SK_QUEUE)), idx.get((w, C_MSG))), "<=", 1.2)
-    c_lock = idx.get(("sem-pair", C_LOCK)) or idx.get(("sem-pair", C_SEM_UNDO))
-    add("sysvkit Lock pair / C lock pair", ratio(idx.get(("sem-pair", SK_LOCK)), c_lock),
-        "<=", 1.15)
-    add("sysvkit Semaphore pair / C semop pair",
-        ratio(idx.get(("sem-pair", SK_SEM)), idx.get(("sem-pair", C_SEM))), "<=", 1.15)
+    ratios: Dict[Tuple[str, str], List[Tuple[str, float]]] = {}
+    reference: Dict[str, bool] = {}
     for r in results:
-        if r.vs_sysv_ipc is not None and r.group != "idle":
-            add("%s vs sysv_ipc (%s)" % (r.transport, r.workload), r.vs_sysv_ipc, "<", 1.0)
-    for name in (SK_QUEUE, SK_SEM, SK_LOCK):
-        idle = idx.get(("idle-cpu", name))
-        if idle is not None:
-            add("%s idle CPU while waiting (%% of a core)" % name, idle.value, "<", 1.0)
-    for name in (SK_QUEUE, SK_SEM):
-        add("%s wake-up with timeout / without" % name,
-            ratio(idx.get(("wakeup-timeout", name)), idx.get(("wakeup", name))), "<=", 1.2)
-    fills = [r for r in results if r.workload.startswith("shm-fill-") and r.applicable]
-    sk = next((r for r in fills if r.transport == SK_SHM), None)
-    priv = next((r for r in fills if r.transport == PRIVATE), None)
-    if sk is not None and priv is not None:
-        assert sk.value is not None and priv.value is not None
-        add("sysvkit shm fill / bytearray fill (%s)" % sk.workload[len("shm-fill-"):],
-            sk.value / priv.value, ">=", 0.9)
+        mine = pairs.get(r.transport)
+        if mine is None or not r.applicable or r.group in _NOT_SUMMED:
+            continue
+        sk = idx.get((r.workload, mine))
+        if sk is None or _cost(sk) <= 0 or _cost(r) <= 0:
+            continue
+        ratios.setdefault((mine, r.transport), []).append((r.workload, _cost(r) / _cost(sk)))
+        reference[r.transport] = reference.get(r.transport, False) or r.reference
+    out = []
+    for (mine, other), got in ratios.items():
+        values = [v for _, v in got]
+        mean = math.exp(sum(math.log(v) for v in values) / len(values))
+        out.append(Comparison(mine, other, reference[other], mean, min(values), max(values),
+                              [w for w, _ in got]))
+    out.sort(key=lambda c: c.reference)      # stable: table order within each part
     return out
+
+
+def _times(v: float) -> str:
+    return "%.2fx" % v if v < 100 else "%.0fx" % v
+
+
+def summary_lines(comparisons: List[Comparison]) -> List[str]:
+    """The summary under the table, in the user's terms."""
+    if not comparisons:
+        return []
+    lines = ["How sysvkit compares on this machine (times as fast as the other, "
+             "geometric mean over the workloads both ran; above 1: sysvkit is faster):"]
+    width = max(len("%s vs %s" % (c.sysvkit, c.other)) for c in comparisons)
+    shown_reference = False
+    for c in comparisons:
+        if c.reference and not shown_reference:
+            lines.append("Beside the same work done without Python (C loops, private memory):")
+            shown_reference = True
+        n = len(c.workloads)
+        spread = (" (%s..%s over %d workloads)" % (_times(c.low), _times(c.high), n)
+                  if n > 1 else " (%s)" % c.workloads[0])
+        lines.append("  %s  %6s%s" % (("%s vs %s" % (c.sysvkit, c.other)).ljust(width),
+                                      _times(c.speed), spread))
+    return lines
 
 
 # -- output --------------------------------------------------------------------------
@@ -123,7 +142,9 @@ def _ratio(v: Optional[float]) -> str:
     return "-" if v is None else "%.2f" % v
 
 
-def format_table(results: List[Result], tgts: List[Target], meta: Dict[str, Any]) -> str:
+def format_table(results: List[Result], comparisons: List[Comparison],
+                 meta: Dict[str, Any]) -> str:
+    """The table of every row, then the summary."""
     lines = ["sysvkit bench: %s run, %d samples per figure (median, min..max)%s"
              % (meta["mode"], meta["repeats"],
                 {"same": ", all processes on one CPU",
@@ -167,12 +188,7 @@ def format_table(results: List[Result], tgts: List[Target], meta: Dict[str, Any]
         lines.append(line(row))
     lines += ["", "vs best: times worse than the best non-reference transport of the "
               "workload; vs sysv_ipc: sysvkit's cost over sysv_ipc's (< 1: faster).", ""]
-    if tgts:
-        lines.append("Targets (issue 7):")
-        w = max(len(t.name) for t in tgts)
-        for t in tgts:
-            lines.append("  %s  %7.3f  %-7s %s" % (t.name.ljust(w), t.value, t.target,
-                                                  "met" if t.met else "MISSED"))
+    lines += summary_lines(comparisons)
     return "\n".join(lines)
 
 
@@ -193,9 +209,9 @@ def meta(st: Settings) -> Dict[str, Any]:
     }
 
 
-def to_json(results: List[Result], tgts: List[Target], info: Dict[str, Any]) -> str:
-    """The --json document: ``info`` (see meta()), then the rows and targets."""
+def to_json(results: List[Result], comparisons: List[Comparison], info: Dict[str, Any]) -> str:
+    """The --json document: ``info`` (see meta()), then the rows and the summary."""
     doc = dict(info)
     doc["results"] = [r.as_dict() for r in results]
-    doc["targets"] = [t.as_dict() for t in tgts]
+    doc["summary"] = [c.as_dict() for c in comparisons]
     return json.dumps(doc, indent=1, allow_nan=False)

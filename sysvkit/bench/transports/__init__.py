@@ -2,13 +2,13 @@
 
 A new family is one module with the same functions (message_channels,
 wake_channels, sem_pairs, segments, idle_waits, idle_missing: each may
-return an empty list) plus its name in FAMILIES.
+return an empty list) and COUNTERPARTS, plus its name in FAMILIES.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 from ..runner import Loop
 from . import own, peers
@@ -47,3 +47,11 @@ def idle_waits() -> List[Tuple[str, IdleSetup]]:
 def idle_missing() -> List[Tuple[str, str]]:
     """(transport, why) of the transports whose waits have no timeout here."""
     return [m for family in FAMILIES for m in family.idle_missing()]
+
+
+def counterparts() -> Dict[str, str]:
+    """{transport: the sysvkit transport it does the same work as}."""
+    out: Dict[str, str] = {}
+    for family in FAMILIES:
+        out.update(family.COUNTERPARTS)
+    return out

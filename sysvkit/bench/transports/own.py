@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ... import _core
 from ..runner import Loop, cycle_loop
@@ -18,6 +18,9 @@ C_MSG = "C msgsnd+msgrcv (reference)"
 C_SEM = "C semop pair (reference)"
 C_SEM_UNDO = "C semop pair, SEM_UNDO (reference)"
 C_LOCK = "C lock pair (reference)"
+
+# The summary compares each of these with the sysvkit transport beside it.
+COUNTERPARTS: Dict[str, str] = {C_MSG: SK_QUEUE, C_SEM: SK_SEM, C_SEM_UNDO: SK_LOCK, C_LOCK: SK_LOCK}
 
 
 class SysvkitQueue(Channel):

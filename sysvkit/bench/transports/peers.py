@@ -8,12 +8,13 @@ import os
 import queue as queue_mod
 import select
 import socket
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ... import _core
 from ..optional import sysv_ipc, sysv_ipc_sem_timeout
 from ..runner import FORK, Loop, cycle_loop, opened
 from .base import Channel, Ends, Segment, exact, expect_timeout, remove_quietly
+from .own import SK_LOCK, SK_QUEUE, SK_SEM, SK_SHM
 
 SI_QUEUE = "sysv_ipc.MessageQueue"
 SI_SEM = "sysv_ipc.Semaphore"
@@ -26,6 +27,13 @@ MP_QUEUE = "multiprocessing.Queue"
 MP_LOCK = "multiprocessing.Lock"
 MP_SHM = "multiprocessing.shared_memory"
 PRIVATE = "private bytearray (reference)"
+
+# The sysvkit transport each peer does the same work as (for the summary).
+COUNTERPARTS: Dict[str, str] = {
+    SI_QUEUE: SK_QUEUE, SI_SEM: SK_SEM, SI_SHM: SK_SHM, PIPE: SK_QUEUE, UNIX_STREAM: SK_QUEUE,
+    UNIX_DGRAM: SK_QUEUE, TCP: SK_QUEUE, MP_QUEUE: SK_QUEUE, MP_LOCK: SK_LOCK, MP_SHM: SK_SHM,
+    PRIVATE: SK_SHM,
+}
 
 
 # -- message channels ------------------------------------------------------------
