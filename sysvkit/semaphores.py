@@ -124,7 +124,8 @@ def _open_set(obj: IPCObject, path: Optional[StrPath], proj_id: Optional[int],
                 raise ValueError(need_count) from None
             raise
 
-    ident, created = open_or_create(get, k, create=create, exclusive=exclusive, mode=mode)
+    ident, created = open_or_create(get, k, create=create, exclusive=exclusive, mode=mode,
+                                    kind=obj._kind, path=path, proj_id=proj_id)
     if created:
         try:
             _initialise(ident, values)

@@ -109,7 +109,8 @@ class SharedMemory(_core._Segment, IPCObject):
                 raise
 
         ident, created = open_or_create(get, k, create=bool(create), exclusive=exclusive,
-                                        mode=mode, access=ACCESS_R if readonly else ACCESS_RW)
+                                        mode=mode, access=ACCESS_R if readonly else ACCESS_RW,
+                                        kind=self._kind, path=path, proj_id=proj_id)
         try:
             t = self._stat_id(ident)
             if not created and nbytes > t[7]:
