@@ -83,6 +83,7 @@ class IPCObject:
     _id: int             # the id used by calls; -1 once closed
 
     # -- kind-specific calls, supplied by subclasses --------------------------
+
     @staticmethod
     def _stat_raw(ident: int) -> Tuple[int, ...]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -96,6 +97,7 @@ class IPCObject:
         raise NotImplementedError
 
     # -- identity ---------------------------------------------------------------
+
     @staticmethod
     def _resolve(path: Optional[StrPath], proj_id: Optional[int], key: Optional[int]) -> int:
         return resolve_key(path, proj_id, key)
@@ -151,6 +153,7 @@ class IPCObject:
         return self._id == self._closed_id
 
     # -- operations ---------------------------------------------------------------
+
     def stat(self) -> Any:
         """The object's kernel record (a frozen dataclass).
 
@@ -198,6 +201,7 @@ class IPCObject:
         raise exc
 
     # -- protocols ---------------------------------------------------------------
+
     def __enter__(self: _T) -> _T:
         return self
 

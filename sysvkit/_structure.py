@@ -69,6 +69,7 @@ class Structure(_core._Structure, IPCObject):
     _record = staticmethod(shm_info)
 
     # -- opening and creating ----------------------------------------------------
+
     def _open_structure(self, path: Optional[StrPath], proj_id: Optional[int],
                         key: Optional[int], *, create: bool, exclusive: bool, mode: int,
                         size: int) -> bool:
@@ -173,6 +174,7 @@ class Structure(_core._Structure, IPCObject):
             pass
 
     # -- lifetime ------------------------------------------------------------------
+
     @property
     def closed(self) -> bool:
         """True once close() was called."""

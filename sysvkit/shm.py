@@ -85,8 +85,11 @@ class SharedMemory(_core._Segment, IPCObject):
         - ``size``: bytes; required (> 0) to create.  When opening, 0 means
           the segment's size; a size larger than the segment is ValueError.
           The object's size is always the segment's.
-        - ``create``/``exclusive``/``mode``: as every sysvkit object (see
-          SPEC.md); ``key=IPC_PRIVATE`` always creates.
+        - ``create``: False (the default) opens an existing segment only;
+          True opens it, or creates it if there is none.  ``exclusive=True``
+          (with ``create=True``) insists on creating: FileExistsError if it
+          exists.  ``mode``: the permission bits of a new segment (default
+          0o600, the owner only).  ``key=IPC_PRIVATE`` always creates.
         - ``readonly``: attach read-only (SHM_RDONLY): ``buf`` is read-only
           and writing raises TypeError.  Opening needs only read permission.
         - ``hugetlb``: create the segment on huge pages (SHM_HUGETLB); an
@@ -140,6 +143,7 @@ class SharedMemory(_core._Segment, IPCObject):
             raise
 
     # -- opening by id ------------------------------------------------------------
+
     @classmethod
     def from_id(cls, ident: int, *, readonly: bool = False) -> SharedMemory:
         """Open and attach an existing segment by its id.
@@ -170,6 +174,7 @@ class SharedMemory(_core._Segment, IPCObject):
             self._fail(exc)
 
     # -- the segment ---------------------------------------------------------------
+
     def _check_open(self) -> None:
         if not self._seg_attached:
             raise ValueError("operation on a closed %s" % self._kind)
@@ -241,6 +246,7 @@ class SharedMemory(_core._Segment, IPCObject):
         self._seg_populate()
 
     # -- lifetime --------------------------------------------------------------------
+
     def close(self) -> None:
         """Detach the segment (the kernel object stays; see remove()).
 
