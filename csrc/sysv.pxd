@@ -293,3 +293,67 @@ cdef extern from "channel.h" nogil:
     int svk_chan_get_header(const char *ring, uint64_t rsize, uint64_t head, uint64_t tail,
                             uint32_t *n, uint64_t *payload)
     int svk_chan_thread_exists(uint32_t tid)
+
+
+from libc.stdint cimport int32_t, int64_t
+
+cdef extern from "queue.h" nogil:
+    # Queue: objects over a channel, with a table of spill slots (layout written down there).
+    enum:
+        SVK_KIND_QUEUE
+        SVK_QUEUE_VERSION
+        SVK_Q_MAGIC
+        SVK_Q_PICKLE
+        SVK_Q_BYTES
+        SVK_Q_BYTEARRAY
+        SVK_Q_SPILL
+        SVK_Q_HEAD
+        SVK_Q_REF
+        SVK_Q_ALIGN
+        SVK_Q_SIDE_MAGIC
+        SVK_Q_NSLOTS
+        SVK_Q_FREE
+        SVK_Q_CLAIMED
+        SVK_Q_SENT
+        SVK_Q_RECEIVING
+        SVK_Q_SPILL_MAGIC
+        SVK_Q_SPILL_HEAD
+        SVK_Q_SIDE_SIZE
+
+    ctypedef struct svk_qslot:
+        uint64_t word
+        int32_t shmid
+        uint32_t creator
+        uint64_t size
+
+    ctypedef struct svk_qside:
+        uint32_t magic
+        uint32_t nslots
+        svk_qslot slots[1]
+
+    ctypedef struct svk_qspill:
+        uint32_t magic
+        uint32_t slot
+        uint64_t gen
+        uint64_t length
+        int32_t queue_id
+
+    uint64_t svk_q_word(uint64_t gen, uint32_t state, uint32_t pid)
+    uint32_t svk_q_state(uint64_t w)
+    uint32_t svk_q_pid(uint64_t w)
+    uint64_t svk_q_gen(uint64_t w)
+    uint64_t svk_q_load(uint64_t *p)
+    int svk_q_cas(uint64_t *p, uint64_t expected, uint64_t desired)
+    void svk_q_store_id(int32_t *p, int32_t v)
+    int32_t svk_q_load_id(int32_t *p)
+    void svk_q_fence()
+    void svk_q_init(svk_qside *s)
+    int svk_q_seg_matches(int shmid, uint32_t creator, uint64_t size)
+    void svk_q_seg_remove(int shmid, uint32_t creator, uint64_t size)
+    int svk_q_ref_pending(svk_channel *c, const char *ring, uint64_t rsize, uint32_t slot,
+                          uint64_t gen)
+    int svk_q_pid_exists(uint32_t pid)
+    void svk_q_scatter_ring(char *ring, uint64_t rsize, uint64_t off, const char *const *ptrs,
+                            const uint64_t *lens, const uint64_t *offs, int64_t nparts)
+    void svk_q_scatter_mem(char *dst, const char *const *ptrs, const uint64_t *lens,
+                           const uint64_t *offs, int64_t nparts)

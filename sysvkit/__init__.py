@@ -27,6 +27,7 @@ from .mutex import Mutex
 from .semaphores import Lock, Semaphore, SemaphoreSet
 from .shm import SharedMemory
 from .channel import Channel
+from .objqueue import Queue
 
 __version__ = "0.1.0"
 
@@ -37,4 +38,5 @@ __all__ = [
     "ShmInfo", "explain_key", "ftok", "limits", "list_message_queues", "list_semaphores",
     "list_shared_memory",
     "Channel",
+    "Queue",
 ]
