@@ -48,33 +48,39 @@ cdef inline uint64_t _q_align(uint64_t n) nogil:
     return (n + SVK_Q_ALIGN - 1) & ~(<uint64_t>(SVK_Q_ALIGN - 1))
 
 
-class _OutOfBandPickler(_pickle.Pickler):
-    """Sends large bytes and bytearray objects out of band too."""
+class _OutOfBand:
+    """Stands in for a large bytes or bytearray object in a container, so
+    that pickle sends its data out of band (it keeps bytes in the stream
+    otherwise); it unpickles as the object itself."""
 
-    def reducer_override(self, obj):
-        t = type(obj)
-        if (t is bytes or t is bytearray) and len(obj) >= _Q_OOB_MIN:
-            return t, (_PickleBuffer(obj),)
-        return NotImplemented
+    __slots__ = ("obj",)
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __reduce_ex__(self, protocol):
+        return type(self.obj), (_PickleBuffer(self.obj),)
 
 
-cdef bint _q_has_big_bytes(object obj):
+cdef inline bint _q_big_bytes(object item):
+    cdef object t = type(item)
+    return (t is bytes or t is bytearray) and len(item) >= _Q_OOB_MIN
+
+
+cdef object _q_out_of_band(object obj):
+    """obj, or a shallow copy of a tuple, list or dict (of up to 64 items)
+    with its large bytes and bytearray items stood in for by _OutOfBand."""
     cdef object t = type(obj)
-    cdef Py_ssize_t i = 0
     if t is tuple or t is list:
-        items = obj
-    elif t is dict:
-        items = (<dict>obj).values()
-    else:
-        return False
-    for item in items:
-        i += 1
-        if i > 64:
-            return False
-        t = type(item)
-        if (t is bytes or t is bytearray) and len(item) >= _Q_OOB_MIN:
-            return True
-    return False
+        if len(obj) > 64 or not any(_q_big_bytes(x) for x in obj):
+            return obj
+        items = [_OutOfBand(x) if _q_big_bytes(x) else x for x in obj]
+        return tuple(items) if t is tuple else items
+    if t is dict:
+        if len(obj) > 64 or not any(_q_big_bytes(x) for x in (<dict>obj).values()):
+            return obj
+        return {k: (_OutOfBand(v) if _q_big_bytes(v) else v) for k, v in (<dict>obj).items()}
+    return obj
 
 
 def _q_alive(unsigned int pid):
@@ -228,12 +234,7 @@ cdef class QueueBase(ChannelBase):
         else:
             kind = SVK_Q_PICKLE
             bufs = []
-            if _q_has_big_bytes(obj):
-                f = _io.BytesIO()
-                _OutOfBandPickler(f, 5, buffer_callback=bufs.append).dump(obj)
-                data = f.getbuffer()
-            else:
-                data = _p_dumps(obj, 5, buffer_callback=bufs.append)
+            data = _p_dumps(_q_out_of_band(obj), 5, buffer_callback=bufs.append)
         try:
             self._q_put(kind, data, bufs, block, timed, deadline)
         except (BlockingIOError, TimeoutError):

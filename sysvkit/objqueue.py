@@ -123,9 +123,19 @@ class Queue(Structure, _core.QueueBase):
             removed = False
         if removed:
             raise RemovedError(errno.EIDRM, "%s was already removed" % self._name())
-        if not self.closed:
-            self._ch_wake_all()            # marks it removed: new big puts refuse
-            self._q_reap(True)
+        handle = self
+        if self.closed:
+            try:
+                handle = type(self).from_id(self._ident)
+            except OSError:
+                handle = None
+        if handle is not None:
+            try:
+                handle._ch_wake_all()      # marks it removed: new big puts refuse
+                handle._q_reap(True)
+            finally:
+                if handle is not self:
+                    handle.close()
         super().remove()
         if not self.closed:
             self._ch_wake_all()
