@@ -385,6 +385,7 @@ cdef class QueueBase(ChannelBase):
         cdef uint64_t rlens[1]
         cdef uint64_t roffs[1]
         cdef uint64_t page = 4096
+        self._q_reap(False)          # what dead senders and receivers left
         i = self._q_claim(pid, blocking, timed, deadline, &gen)
         s = &self._side.slots[i]
         # The exact size marks the segment as this slot's (a reaper that
@@ -707,6 +708,7 @@ cdef class QueueBase(ChannelBase):
                 raise CorruptError("%s: a big object of unknown kind %d" % (self._name(), kind))
         finally:
             sysv.shmdt(addr)
+        self._q_reap(False)          # what dead senders and receivers left
         if kind == SVK_Q_PICKLE:
             return self._q_decode(out, 0)
         return out
