@@ -110,7 +110,18 @@ def expected_rows() -> Set[Tuple[str, str]]:
     for w in ("wakeup", "wakeup-timeout"):
         rows |= {(w, t) for t in wake}
     rows |= _mutex_rows()
+    rows |= _queue_rows()
     return rows
+
+
+def _queue_rows() -> Set[Tuple[str, str]]:
+    import importlib.util
+    from sysvkit.bench.workloads import objqueue as q
+    peers = [q.MP_QUEUE] + [name for name, mod in ((q.FASTER_FIFO, "faster_fifo"),
+                                                    (q.PY_SHM, "py_sharedmemory"))
+                            if importlib.util.find_spec(mod) is not None]
+    return ({("queue-small", t) for t in [q.SK_QUEUE, q.C_FLOOR] + peers}
+            | {("queue-array-64MiB", t) for t in [q.SK_QUEUE, q.SK_QUEUE_OWN, q.C_FLOOR] + peers})
 
 
 def _mutex_rows() -> Set[Tuple[str, str]]:

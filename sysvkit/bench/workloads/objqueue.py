@@ -40,7 +40,8 @@ class _Producer:
     """A forked process that puts ``obj`` n times each time it is told n."""
 
     def __init__(self, put: Callable[[Any], Any], obj: Any,
-                 finish: Optional[Callable[[], Any]] = None) -> None:
+                 finish: Optional[Callable[[], Any]] = None,
+                 orphaned: Optional[Callable[[], Any]] = None) -> None:
         self._r, self._w = os.pipe()
         self.pid = os.fork()
         if self.pid == 0:                                # pragma: no cover - child
@@ -49,7 +50,9 @@ class _Producer:
                 os.close(self._w)
                 while True:
                     got = os.read(self._r, 8)
-                    if len(got) < 8:
+                    if len(got) < 8:             # the bench died: remove its queue
+                        if orphaned is not None:
+                            orphaned()
                         break
                     n = struct.unpack("q", got)[0]
                     if n < 0:
@@ -101,45 +104,39 @@ def _loop(producer: _Producer, get: Callable[[], Any]) -> Loop:
 
 def _transports(stack: contextlib.ExitStack, obj: Any, nbytes: int
                 ) -> Tuple[List[Tuple[str, Loop]], List[Result]]:
-    """(name, loop) of every queue carrying obj here, and rows for those
-    that are missing."""
+    """(name, loop) of every queue carrying obj here (the peers that are
+    installed), and rows for what cannot be measured."""
     from ... import IPC_PRIVATE, Queue
-    workload = "queue-small" if nbytes < MIB else "queue-array-64MiB"
     loops: List[Tuple[str, Loop]] = []
     missing: List[Result] = []
 
     def add(name: str, put: Callable[[Any], Any], get: Callable[[], Any],
-            finish: Optional[Callable[[], Any]] = None) -> None:
-        p = _Producer(put, obj, finish)
+            finish: Optional[Callable[[], Any]] = None,
+            orphaned: Optional[Callable[[], Any]] = None) -> None:
+        p = _Producer(put, obj, finish, orphaned)
         stack.callback(p.stop)
         loops.append((name, _loop(p, get)))
 
     big = nbytes >= MIB
     q = Queue(key=IPC_PRIVATE, create=True, capacity=(3 * nbytes if big else 1 * MIB))
     stack.callback(q.remove)
-    add(SK_QUEUE, q.put, q.get)
+    add(SK_QUEUE, q.put, q.get, orphaned=q.remove)
     if big:
         q2 = Queue(key=IPC_PRIVATE, create=True)
         stack.callback(q2.remove)
-        add(SK_QUEUE_OWN, q2.put, q2.get)
+        add(SK_QUEUE_OWN, q2.put, q2.get, orphaned=q2.remove)
     mq = FORK.Queue()
     add(MP_QUEUE, mq.put, mq.get, lambda: (mq.close(), mq.join_thread()))
     ff = _optional("faster_fifo")
     if ff is not None:
         fq = ff.Queue(max_size_bytes=(3 * nbytes if big else 1 * MIB))
         add(FASTER_FIFO, fq.put, functools.partial(fq.get, timeout=1e6))
-    else:
-        missing.append(not_applicable(workload, "queue", FASTER_FIFO, "", "higher",
-                                      "faster-fifo is not installed"))
     psm = _optional("py_sharedmemory")
     if psm is not None:
         snd, rcv = psm.create_shared_memory_pair(ctx=FORK)
         stack.callback(rcv.close)
         stack.callback(snd.close)
         add(PY_SHM, snd.put, rcv.get, snd.wait_for_all_ack)
-    else:
-        missing.append(not_applicable(workload, "queue", PY_SHM, "", "higher",
-                                      "py-sharedmemory is not installed"))
     msg = 16 + len(__import__("pickle").dumps(obj, 5)) if not big else nbytes
     loops.append((C_FLOOR, lambda n, msg=msg: _core.bench_c_two_memcpy(msg, n) * n))
     return loops, missing
