@@ -19,3 +19,9 @@ GROUPS: Dict[str, Tuple[str, Workload]] = {
     "wakeup": (wakeup.TITLE, wakeup.run),
     "mutex": (mutex.TITLE, mutex.run),
 }
+
+# Workload groups whose rows compare with another sysvkit transport than the
+# transport's usual counterpart: {group: {transport: sysvkit transport}}.
+GROUP_COUNTERPARTS: Dict[str, Dict[str, str]] = {
+    "mutex": mutex.COUNTERPARTS,
+}
