@@ -19,9 +19,9 @@ C_MUTEX = "C robust mutex pair (reference)"
 C_LOCK = "C semop pair (reference)"
 POSIX_SEM = "posix_ipc.Semaphore"
 
-# In these rows every other lock is compared with the Mutex (the C semop
+# In these rows the other programs' locks are compared with the Mutex (the C semop
 # pair with the Lock whose calls it repeats).
-COUNTERPARTS = {SK_LOCK: SK_MUTEX, MP_LOCK: SK_MUTEX, POSIX_SEM: SK_MUTEX, C_MUTEX: SK_MUTEX,
+COUNTERPARTS = {MP_LOCK: SK_MUTEX, POSIX_SEM: SK_MUTEX, C_MUTEX: SK_MUTEX,
                 C_LOCK: SK_LOCK}
 
 
