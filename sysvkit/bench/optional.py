@@ -1,4 +1,4 @@
-"""The optional packages the bench compares with or uses: numpy, sysv_ipc and faster_fifo (None when missing)."""
+"""The optional packages the bench uses: numpy, sysv_ipc, faster_fifo (or None)."""
 
 from __future__ import annotations
 

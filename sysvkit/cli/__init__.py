@@ -1,4 +1,7 @@
-"""The ``sysvkit`` command line (``python -m sysvkit``): main.py is the entry point and parser, ipcs.py, key.py and rm.py one command each, tables.py the util-linux table layouts every listing uses.
+"""The ``sysvkit`` command line (``python -m sysvkit``), one module per concern.
+
+main.py is the entry point and parser; ipcs.py, key.py and rm.py hold one
+command each; tables.py the util-linux table layouts every listing uses.
 
 The names below are re-exported for callers of ``sysvkit.cli.main()`` and
 the helpers tests use.

@@ -1,4 +1,8 @@
-"""The peers sysvkit is measured beside: os.pipe, Unix sockets, TCP on 127.0.0.1, sysv_ipc, multiprocessing (Queue, Lock, shared_memory), faster_fifo when installed, and a private bytearray (the ceiling for copies)."""
+"""The peers sysvkit is measured beside, and a private bytearray (the copy ceiling).
+
+os.pipe, Unix sockets, TCP on 127.0.0.1, sysv_ipc, multiprocessing (Queue,
+Lock, shared_memory) and, where installed, faster_fifo.
+"""
 
 from __future__ import annotations
 
@@ -381,13 +385,13 @@ def idle_waits() -> List[Tuple[str, Callable[[contextlib.ExitStack, float], Call
         ch = stack.enter_context(opened(MpQueueChannel))
         return expect_timeout(ch.waiter(1, 16, t), queue_mod.Empty)
 
-    out: List[Tuple[str, Callable[[contextlib.ExitStack, float], Callable[[], Any]]]] = []
-    if sysv_ipc_sem_timeout():
-        out.append((SI_SEM, si_sem))
     def ff_queue(stack: contextlib.ExitStack, t: float) -> Callable[[], Any]:
         ch = stack.enter_context(opened(FasterFifoChannel))
         return expect_timeout(ch.waiter(1, 16, t), queue_mod.Empty)
 
+    out: List[Tuple[str, Callable[[contextlib.ExitStack, float], Callable[[], Any]]]] = []
+    if sysv_ipc_sem_timeout():
+        out.append((SI_SEM, si_sem))
     out += [(PIPE, pipe), (UNIX_STREAM, sock("stream")), (UNIX_DGRAM, sock("dgram")),
             (TCP, sock("tcp")), (MP_QUEUE, mp_queue)]
     if faster_fifo is not None:
