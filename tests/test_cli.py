@@ -21,6 +21,7 @@ import sysvkit
 from sysvkit import cli
 from sysvkit import lowlevel as ll
 from sysvkit.cli import main
+from sysvkit.cli.tables import slot_order
 
 IPCS = shutil.which("ipcs")
 IPCMK = shutil.which("ipcmk")
@@ -1045,5 +1046,5 @@ def test_ipcs_rows_in_kernel_slot_order_like_util_linux() -> None:
         return sysvkit.ShmInfo(0, ident, 0, 0, 0, 0, 0o600, 4096, 0, 1, 1, 0, 0, 0)
 
     rows = [seg(98365), seg(98366), seg(131072), seg(98367)]    # 131072: slot 0, sequence 4
-    ordered = [r.id for r in sorted(rows, key=cli._slot_order)]
+    ordered = [r.id for r in sorted(rows, key=slot_order)]
     assert ordered == [131072, 98365, 98366, 98367]
