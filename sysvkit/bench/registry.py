@@ -1,4 +1,8 @@
-"""The bench's workload groups in the order they run: a new workload is one module in workloads/ (TITLE and run(settings)) plus one line here."""
+"""The bench's workload groups, in the order they run.
+
+A new workload is one module in workloads/ (TITLE and run(settings))
+plus one line here.
+"""
 
 from __future__ import annotations
 

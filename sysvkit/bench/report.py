@@ -1,4 +1,4 @@
-"""The bench's report: ratios between transports, the table printed by default, and the JSON document of --json."""
+"""The bench's report: ratios, the summary, the table and the --json document."""
 
 from __future__ import annotations
 
