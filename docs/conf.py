@@ -1,0 +1,53 @@
+"""Sphinx configuration for the sysvkit manual.
+
+The build reads the installed sysvkit (autodoc imports it, the doctest
+builder runs the examples against it) and needs no network: no
+intersphinx, no remote images, the built-in theme.
+"""
+
+import sysvkit
+
+project = "sysvkit"
+author = "the sysvkit developers"
+copyright = "the sysvkit developers"
+version = release = sysvkit.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.doctest",
+    "sphinx.ext.napoleon",   # the "Parameters:" sections of the class docstrings
+]
+
+napoleon_numpy_docstring = False
+
+exclude_patterns = ["_build"]
+templates_path = []
+html_static_path = []
+html_theme = "alabaster"
+html_show_sourcelink = False
+
+# Signatures come from the code: type hints in the Python layer, Cython's
+# embedsignature in the compiled core.
+autodoc_member_order = "bysource"
+autodoc_typehints = "signature"
+autodoc_default_options = {
+    "members": True,
+    "show-inheritance": False,
+}
+
+# Every example in the manual runs under ``sphinx-build -b doctest``; none
+# may leave a kernel object behind (each removes what it makes).
+doctest_global_setup = """
+import sysvkit
+"""
+
+
+def _plain_core_docstrings(app, what, name, obj, options, lines):
+    """The compiled core's docstrings are plain text, not reStructuredText:
+    ``<= |mtype|`` there is an absolute value, not a substitution."""
+    if getattr(obj, "__module__", None) == "sysvkit._core" or name.startswith("sysvkit.lowlevel."):
+        lines[:] = [line.replace("|", "\\|") for line in lines]
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _plain_core_docstrings)
