@@ -32,13 +32,26 @@ autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autodoc_default_options = {
     "members": True,
-    "show-inheritance": False,
 }
 
 # Every example in the manual runs under ``sphinx-build -b doctest``; none
 # may leave a kernel object behind (each removes what it makes).
 doctest_global_setup = """
 import sysvkit
+"""
+
+# A safety net for an example that fails half-way: remove every sysvkit
+# object still named in the page's namespace (each was made by the example;
+# one already removed is skipped).
+doctest_global_cleanup = """
+import sysvkit._base as _sysvkit_base
+for _obj in list(globals().values()):
+    if isinstance(_obj, _sysvkit_base.IPCObject):
+        for _step in ("remove", "close"):
+            try:
+                getattr(_obj, _step)()
+            except (OSError, ValueError, BufferError, RuntimeError):
+                pass
 """
 
 
