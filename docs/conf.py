@@ -5,6 +5,8 @@ builder runs the examples against it) and needs no network: no
 intersphinx, no remote images, the built-in theme.
 """
 
+from sphinx.util.docutils import SphinxDirective
+
 import sysvkit
 
 project = "sysvkit"
@@ -40,18 +42,29 @@ doctest_global_setup = """
 import sysvkit
 """
 
-# A safety net for an example that fails half-way: remove every sysvkit
-# object still named in the page's namespace (each was made by the example;
-# one already removed is skipped).
+# Every example removes what it makes.  The cleanup after each page checks:
+# an object still named in the page's namespace that still exists fails the
+# build (after it is removed, so that nothing is left in the kernel).
 doctest_global_cleanup = """
 import sysvkit._base as _sysvkit_base
-for _obj in list(globals().values()):
-    if isinstance(_obj, _sysvkit_base.IPCObject):
-        for _step in ("remove", "close"):
-            try:
-                getattr(_obj, _step)()
-            except (OSError, ValueError, BufferError, RuntimeError):
-                pass
+_left = []
+for _name, _obj in list(globals().items()):
+    if not isinstance(_obj, _sysvkit_base.IPCObject):
+        continue
+    try:
+        _info = _obj.stat()
+        _alive = not getattr(_info, "removed", False)
+    except OSError:
+        _alive = False
+    for _step in (("remove", "close") if _alive else ("close",)):
+        try:
+            getattr(_obj, _step)()
+        except (OSError, ValueError, BufferError, RuntimeError):
+            pass
+    if _alive:
+        _left.append(_name)
+if _left:
+    raise AssertionError("the examples did not remove: " + ", ".join(sorted(_left)))
 """
 
 
@@ -62,5 +75,40 @@ def _plain_core_docstrings(app, what, name, obj, options, lines):
         lines[:] = [line.replace("|", "\\|") for line in lines]
 
 
+def _no_inherited_int_docs(app, what, name, obj, options, lines):
+    """A constant (``IPC_CREAT``) has no docstring of its own: show its
+    value, not the documentation of ``int``."""
+    if what == "data" and lines and "\n".join(lines).strip() == (type(obj).__doc__ or "").strip():
+        lines[:] = []
+
+
+def _no_self(app, what, name, obj, options, signature, return_annotation):
+    """Cython's embedded signatures of the core's methods start with ``self``."""
+    if signature and signature.startswith("(self, "):
+        signature = "(" + signature[len("(self, "):]
+    elif signature == "(self)":
+        signature = "()"
+    return signature, return_annotation
+
+
+class LowlevelConstants(SphinxDirective):
+    """``.. lowlevel-constants::``: every int constant of sysvkit.lowlevel with
+    its value on the machine that builds the manual."""
+
+    def run(self):
+        from sysvkit import lowlevel
+
+        text = []
+        for name in lowlevel.__all__:
+            value = getattr(lowlevel, name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                text += [".. py:data:: sysvkit.lowlevel.%s" % name,
+                         "   :type: int", "   :value: %d" % value, ""]
+        return self.parse_text_to_nodes("\n".join(text))
+
+
 def setup(app):
+    app.add_directive("lowlevel-constants", LowlevelConstants)
     app.connect("autodoc-process-docstring", _plain_core_docstrings)
+    app.connect("autodoc-process-docstring", _no_inherited_int_docs)
+    app.connect("autodoc-process-signature", _no_self)
