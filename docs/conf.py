@@ -5,6 +5,8 @@ builder runs the examples against it) and needs no network: no
 intersphinx, no remote images, the built-in theme.
 """
 
+from docutils import nodes
+from docutils.statemachine import StringList
 from sphinx.util.docutils import SphinxDirective
 
 import sysvkit
@@ -104,7 +106,10 @@ class LowlevelConstants(SphinxDirective):
             if isinstance(value, int) and not isinstance(value, bool):
                 text += [".. py:data:: sysvkit.lowlevel.%s" % name,
                          "   :type: int", "   :value: %d" % value, ""]
-        return self.parse_text_to_nodes("\n".join(text))
+        holder = nodes.Element()
+        self.state.nested_parse(StringList(text, "sysvkit.lowlevel"), self.content_offset,
+                                holder)
+        return holder.children
 
 
 def setup(app):
