@@ -104,7 +104,7 @@ class LowlevelConstants(SphinxDirective):
         for name in lowlevel.__all__:
             value = getattr(lowlevel, name)
             if isinstance(value, int) and not isinstance(value, bool):
-                text += [".. py:data:: sysvkit.lowlevel.%s" % name,
+                text += [".. py:data:: %s" % name, "   :module: sysvkit.lowlevel",
                          "   :type: int", "   :value: %d" % value, ""]
         holder = nodes.Element()
         self.state.nested_parse(StringList(text, "sysvkit.lowlevel"), self.content_offset,
@@ -112,7 +112,48 @@ class LowlevelConstants(SphinxDirective):
         return holder.children
 
 
+def _public_groups():
+    """sysvkit's public names (``__all__``) by group, so that a new class or
+    function appears in the reference without editing it."""
+    import dataclasses
+
+    groups = {"objects": [], "records": [], "functions": [], "errors": [], "constants": []}
+    for name in sysvkit.__all__:
+        obj = getattr(sysvkit, name)
+        if isinstance(obj, type) and issubclass(obj, BaseException):
+            groups["errors"].append(("autoexception", name))
+        elif isinstance(obj, type) and dataclasses.is_dataclass(obj):
+            groups["records"].append(("autoclass", name))
+        elif isinstance(obj, type):
+            groups["objects"].append(("autoclass", name))
+        elif callable(obj):
+            groups["functions"].append(("autofunction", name))
+        else:
+            groups["constants"].append(("autodata", name))
+    return groups
+
+
+class PublicNames(SphinxDirective):
+    """``.. sysvkit-names:: GROUP``: autodoc of every public name of sysvkit in
+    GROUP (objects, records, functions, errors, constants)."""
+
+    required_arguments = 1
+
+    def run(self):
+        text = []
+        for directive, name in _public_groups()[self.arguments[0]]:
+            text.append(".. %s:: sysvkit.%s" % (directive, name))
+            if directive == "autoclass" and self.arguments[0] == "objects":
+                text += ["   :members:", "   :inherited-members:"]
+            text.append("")
+        holder = nodes.Element()
+        self.state.nested_parse(StringList(text, "sysvkit.__all__"), self.content_offset,
+                                holder)
+        return holder.children
+
+
 def setup(app):
+    app.add_directive("sysvkit-names", PublicNames)
     app.add_directive("lowlevel-constants", LowlevelConstants)
     app.connect("autodoc-process-docstring", _plain_core_docstrings)
     app.connect("autodoc-process-docstring", _no_inherited_int_docs)

@@ -100,13 +100,15 @@ def test_html_builds_without_warnings(tmp_path: Path) -> None:
     for rst in sorted((DOCS / "kinds").glob("*.rst")):
         assert (html / "kinds" / (rst.stem + ".html")).is_file(), rst.name
         assert 'href="kinds/%s.html"' % rst.stem in index, rst.name
-    # The API reference has the signatures of the compiled core too
-    # (Cython's embedsignature), not only the Python layer's.
+    # Every public name is in the reference, new ones too.
+    from sysvkit import lowlevel
     api = (html / "api.html").read_text()
-    for name in ("sysvkit.SharedMemory", "sysvkit.MessageQueue", "sysvkit.Lock",
-                 "sysvkit.lowlevel.msgrcv", "sysvkit.lowlevel.semop"):
-        assert 'id="%s"' % name in api, name
-    assert re.search(r'id="sysvkit\.lowlevel\.msgrcv".*?maxsize', api, re.S)
+    names = (["sysvkit." + n for n in sysvkit.__all__]
+             + ["sysvkit.lowlevel." + n for n in lowlevel.__all__])
+    missing = [name for name in names if 'id="%s"' % name not in api]
+    assert missing == [], "not in the API reference: %s" % missing
+    # The compiled core's signatures are there too (Cython's embedsignature).
+    assert re.search(r'id="sysvkit\.lowlevel\.msgrcv".*?maxsize.*?timeout', api, re.S)
 
 
 @needs_sphinx
