@@ -72,10 +72,8 @@ class SharedMemory(_core._Segment, IPCObject):
         - ``size``: bytes; required (> 0) to create.  When opening, 0 means
           the segment's size; a size larger than the segment is ValueError.
           The object's size is always the segment's.
-        - ``create``: open the segment, or create it if missing;
-          ``exclusive`` (with ``create``): FileExistsError if it exists;
-          ``mode``: permission bits of a new segment (default 0o600);
-          ``key=IPC_PRIVATE`` always creates.
+        - ``create``/``exclusive``/``mode``: as every sysvkit object (see
+          SPEC.md); ``key=IPC_PRIVATE`` always creates.
         - ``readonly``: attach read-only (SHM_RDONLY): ``buf`` is read-only
           and writing raises TypeError.  Opening needs only read permission.
         - ``hugetlb``: create the segment on huge pages (SHM_HUGETLB); an
