@@ -10,11 +10,13 @@ shows of the command line is what the command line prints.
   orders, and leave no queue behind.
 - docs/cli/*.txt (the output the manual shows) still match what
   tools/cli_examples.py captures now, up to ids, pids, keys and times.
+- The fields of ``sysvkit bench --json`` are the ones the bench page names.
 - The README's links to the manual name files that exist.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -214,6 +216,28 @@ def test_layout_masks_only_what_varies() -> None:
     assert _layout(a) == _layout(b)
     assert _layout("key        msqid      owner") != _layout("key        msqid     owner")
     assert _layout("0  root  600") != _layout("0  root  644 x")
+
+
+# -- the bench page --------------------------------------------------------------------------
+
+def test_bench_json_fields_are_the_documented_ones() -> None:
+    """Every field of ``sysvkit bench --json`` (the run, a result, a summary
+    item) is named on the bench page, and the page names no other."""
+    proc = subprocess.run([sys.executable, "-m", "sysvkit", "bench", "--quick", "--repeats", "1",
+                           "--only", "sem", "--json"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    page = (DOCS / "bench.rst").read_text()
+    json_part = page[page.index("\nJSON\n"):]
+    fields = set(data) | set(data["results"][0]) | set(data["results"][0]["spread"])
+    if data["summary"]:
+        fields |= set(data["summary"][0])
+    undocumented = sorted(f for f in fields if '``%s``' % f not in json_part
+                          and '"%s"' % f not in json_part)
+    assert undocumented == [], "bench --json fields missing from docs/bench.rst: %s" % undocumented
+    shown = set(re.findall(r'"([a-z_]+)":', json_part))
+    assert shown - fields == set(), "docs/bench.rst shows fields bench --json no longer has"
 
 
 # -- README -----------------------------------------------------------------------------
