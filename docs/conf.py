@@ -24,7 +24,7 @@ extensions = [
 
 napoleon_numpy_docstring = False
 
-exclude_patterns = ["_build"]
+exclude_patterns = []
 templates_path = []
 html_static_path = []
 html_theme = "alabaster"
