@@ -75,6 +75,13 @@ def run_bench_json(*args: str) -> Tuple[Dict[str, Any], str]:
     return json.loads(out), marker
 
 
+try:
+    import posix_ipc  # noqa: F401
+    HAVE_POSIX_IPC = True
+except ImportError:
+    HAVE_POSIX_IPC = False
+
+
 def expected_rows() -> Set[Tuple[str, str]]:
     """(workload, transport) of every row a full set of groups must have."""
     msg = [bench.SK_QUEUE, bench.PIPE, bench.UNIX_STREAM, bench.UNIX_DGRAM, bench.TCP,
@@ -102,7 +109,15 @@ def expected_rows() -> Set[Tuple[str, str]]:
     wake = msg + [bench.SK_SEM] + ([bench.SI_SEM] if HAVE_SYSV_IPC else [])
     for w in ("wakeup", "wakeup-timeout"):
         rows |= {(w, t) for t in wake}
+    rows |= _mutex_rows()
     return rows
+
+
+def _mutex_rows() -> Set[Tuple[str, str]]:
+    from sysvkit.bench.workloads import mutex as m
+    locks = [m.SK_MUTEX, m.SK_LOCK, m.MP_LOCK] + ([m.POSIX_SEM] if HAVE_POSIX_IPC else [])
+    return ({("mutex-pair", t) for t in locks + [m.C_MUTEX, m.C_LOCK]}
+            | {("mutex-handoff", t) for t in locks})
 
 
 def check_results(doc: Dict[str, Any], rows: Set[Tuple[str, str]]) -> None:

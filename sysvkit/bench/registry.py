@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable, Dict, Iterator, Tuple
 
 from .runner import Result, Settings
-from .workloads import idle, pair, roundtrip, sem, shm, throughput, wakeup
+from .workloads import idle, mutex, pair, roundtrip, sem, shm, throughput, wakeup
 
 Workload = Callable[[Settings], Iterator[Result]]
 
@@ -17,4 +17,5 @@ GROUPS: Dict[str, Tuple[str, Workload]] = {
     "shm": (shm.TITLE, shm.run),
     "idle": (idle.TITLE, idle.run),
     "wakeup": (wakeup.TITLE, wakeup.run),
+    "mutex": (mutex.TITLE, mutex.run),
 }
