@@ -69,8 +69,10 @@ class RWLock(_core.RWLockBase, IPCObject):  # type: ignore[misc]
     waits to write, gives back what it had.  Holds belong to the process
     that took them (any of its threads may release them); releasing what
     this process does not hold raises RuntimeError, and a forked child holds
-    nothing of its parent's.  A process that holds a read lock and asks for
-    the write lock waits for itself: give the read lock back first.
+    nothing of its parent's.  It is not reentrant: while a writer waits, a
+    second acquire_read() waits behind it like any other reader, so a thread
+    that already reads and asks again (or asks for the write lock) waits for
+    itself; give the first hold back, or pass a timeout.
 
     ``with RWLock(...) as rw:`` closes the handle at the end (as other
     objects do); close() lets go of the handle and remove() removes the lock
