@@ -21,7 +21,7 @@ from .semaphores import _open_set, _sem_rmid, _sem_stat_raw
 __all__ = ["Event"]
 
 
-class Event(_core.EventBase, IPCObject):  # type: ignore[misc]
+class Event(_core.EventBase, IPCObject):
     """threading.Event across processes.
 
     ``Event(path, proj_id, *, key=None, mode=0o600)`` opens the event, or

@@ -51,7 +51,7 @@ class _Hold:
             self._lock.release_read()
 
 
-class RWLock(_core.RWLockBase, IPCObject):  # type: ignore[misc]
+class RWLock(_core.RWLockBase, IPCObject):
     """A readers-writer lock across processes: many readers or one writer.
 
     ``RWLock(path, proj_id, *, key=None, mode=0o600)`` opens the lock, or

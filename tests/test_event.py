@@ -262,7 +262,11 @@ def test_signals_run_and_do_not_extend_the_timeout(ev: Event) -> None:
         t0 = time.monotonic()
         assert ev.wait(0.4) is False
         elapsed = time.monotonic() - t0
-        w = Waiter(lambda: (time.sleep(0.3), ev.set()))
+        def later() -> None:
+            time.sleep(0.3)
+            ev.set()
+
+        w = Waiter(later)
         w.start()
         assert ev.wait(10) is True
         w.join(5)
