@@ -261,6 +261,26 @@ def test_holds_belong_to_the_process_not_the_handle(rw: RWLock) -> None:
     assert values(rw) == [0, 0, 0]
 
 
+def test_a_hold_outlives_the_thread_that_took_it(rw: RWLock, run_py: Any) -> None:
+    # Threads share the process's undo record: a thread's end gives nothing
+    # back; the process's end does.
+    for take in (rw.acquire_read, rw.acquire_write):
+        t = threading.Thread(target=take)
+        t.start()
+        t.join()
+        assert values(rw) in ([1, 0, 0], [0, 1, 0])
+        (rw.release_read if take == rw.acquire_read else rw.release_write)()
+    run_py("""
+        import sys, threading, sysvkit
+        rw = sysvkit.RWLock.from_id(int(sys.argv[1]))
+        t = threading.Thread(target=rw.acquire_write)
+        t.start()
+        t.join()
+        assert rw.writing
+    """, str(rw.id))
+    assert values(rw) == [0, 0, 0]
+
+
 @pytest.mark.parametrize("kwargs, exc", [
     ({"blocking": False, "timeout": 1}, ValueError),
     ({"timeout": -2}, ValueError),
