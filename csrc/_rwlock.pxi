@@ -215,6 +215,10 @@ cdef class RWLockBase(SemopBase):
         RuntimeError if this process holds none; ValueError once closed;
         RemovedError if the lock was removed.
         """
+        self._release_read()
+
+    @cython.final
+    cdef int _release_read(self) except -1:
         if self._holds.reads <= 0:
             raise RuntimeError("release_read(): this process holds no read lock on %s"
                                % self._name())
@@ -223,6 +227,7 @@ cdef class RWLockBase(SemopBase):
             raise RuntimeError("release_read(): %s has no readers (its values were set "
                                "from outside)" % self._name())
         self._holds.reads -= 1
+        return 0
 
     def acquire_write(self, blocking=True, timeout=None):
         """Take the write hold: wait until no process reads or writes.
@@ -242,6 +247,10 @@ cdef class RWLockBase(SemopBase):
         RuntimeError if this process does not hold it; ValueError once
         closed; RemovedError if the lock was removed.
         """
+        self._release_write()
+
+    @cython.final
+    cdef int _release_write(self) except -1:
         if self._holds.writes <= 0:
             raise RuntimeError("release_write(): this process does not hold the write "
                                "lock on %s" % self._name())
@@ -250,18 +259,27 @@ cdef class RWLockBase(SemopBase):
             raise RuntimeError("release_write(): %s has no writer (its values were set "
                                "from outside)" % self._name())
         self._holds.writes -= 1
+        return 0
 
-    def _acquire_for(self, bint write, timeout):
-        """acquire_write/acquire_read waiting ``timeout`` (None: for ever),
-        raising TimeoutError when it expires (the read()/write() blocks)."""
-        cdef double t = _SEMOBJ_FOREVER
-        cdef int got
-        if timeout is not None:
-            t = _semobj_acquire_timeout(timeout)
-        got = self._write(True, t) if write else self._read(True, t)
-        if not got:
-            raise TimeoutError(ETIMEDOUT, "timed out waiting to %s %s"
-                               % ("write" if write else "read", self._name()))
+    def read(self, timeout=None):
+        """A context manager holding the lock for reading.
+
+        ``with rw.read(timeout=5):`` waits at most 5 seconds (None or -1:
+        for ever), then raises TimeoutError; the hold is given back at the
+        end of the block.  ValueError for a negative or NaN timeout other
+        than -1 (at once); other errors as for acquire_read().
+        """
+        return RWLockHold._make(self, False, timeout)
+
+    def write(self, timeout=None):
+        """A context manager holding the lock for writing.
+
+        ``with rw.write(timeout=5):`` waits at most 5 seconds (None or -1:
+        for ever), then raises TimeoutError; the hold is given back at the
+        end of the block.  ValueError for a negative or NaN timeout other
+        than -1 (at once); other errors as for acquire_write().
+        """
+        return RWLockHold._make(self, True, timeout)
 
     @property
     def readers(self):
@@ -277,6 +295,43 @@ cdef class RWLockBase(SemopBase):
     def waiting_writers(self):
         """How many writers wait for it (readers arriving meanwhile wait too)."""
         return self._getval_of(RW_WAITING, GETVAL)
+
+
+@cython.auto_pickle(False)
+@cython.binding(False)
+cdef class RWLockHold:
+    """The context manager of RWLock.read() and RWLock.write(): takes the
+    hold on entry (TimeoutError when the timeout expires) and gives it back
+    on exit."""
+
+    cdef RWLockBase _lock
+    cdef bint _write
+    cdef double _timeout
+
+    @staticmethod
+    cdef RWLockHold _make(RWLockBase lock, bint write, object timeout):
+        cdef RWLockHold h = RWLockHold.__new__(RWLockHold)
+        h._timeout = _SEMOBJ_FOREVER if timeout is None else _semobj_acquire_timeout(timeout)
+        h._lock = lock
+        h._write = write
+        return h
+
+    def __enter__(self):
+        cdef int got
+        if self._write:
+            got = self._lock._write(True, self._timeout)
+        else:
+            got = self._lock._read(True, self._timeout)
+        if not got:
+            raise TimeoutError(ETIMEDOUT, "timed out waiting to %s %s"
+                               % ("write" if self._write else "read", self._lock._name()))
+        return self._lock
+
+    def __exit__(self, exc_type, exc, tb):
+        if self._write:
+            self._lock._release_write()
+        else:
+            self._lock._release_read()
 
 
 @cython.auto_pickle(False)

@@ -30,27 +30,6 @@ def _check_count(nsems: int, name: str) -> None:
                          % (name, nsems, _COUNT))
 
 
-class _Hold:
-    """The context manager of RWLock.read() and RWLock.write()."""
-
-    __slots__ = ("_lock", "_write", "_timeout")
-
-    def __init__(self, lock: RWLock, write: bool, timeout: Optional[float]) -> None:
-        self._lock = lock
-        self._write = write
-        self._timeout = timeout
-
-    def __enter__(self) -> RWLock:
-        self._lock._acquire_for(self._write, self._timeout)
-        return self._lock
-
-    def __exit__(self, *exc: object) -> None:
-        if self._write:
-            self._lock.release_write()
-        else:
-            self._lock.release_read()
-
-
 class RWLock(_core.RWLockBase, IPCObject):
     """A readers-writer lock across processes: many readers or one writer.
 
@@ -96,24 +75,6 @@ class RWLock(_core.RWLockBase, IPCObject):
         super()._init_from_stat(t)
         _check_count(t[7], self._name())
         self._track()
-
-    def read(self, timeout: Optional[float] = None) -> _Hold:
-        """A context manager holding the lock for reading.
-
-        ``with rw.read(timeout=5):`` waits at most 5 seconds (None or -1:
-        for ever), then raises TimeoutError.  Releases at the end of the
-        block.  Errors as for acquire_read().
-        """
-        return _Hold(self, False, timeout)
-
-    def write(self, timeout: Optional[float] = None) -> _Hold:
-        """A context manager holding the lock for writing.
-
-        ``with rw.write(timeout=5):`` waits at most 5 seconds (None or -1:
-        for ever), then raises TimeoutError.  Releases at the end of the
-        block.  Errors as for acquire_write().
-        """
-        return _Hold(self, True, timeout)
 
     def remove(self) -> None:
         """Remove the lock from the kernel (IPC_RMID); holds end with it.
