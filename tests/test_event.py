@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import pickle
 import signal
 import subprocess
@@ -304,3 +305,22 @@ def test_no_leaks(ev: Event, rss_flat: Callable[..., int]) -> None:
         ev.is_set()
 
     rss_flat(cycle, times=30_000)
+
+
+def test_other_user_gets_permission_error(ev: Event, run_py: Any) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run a child as another user")
+    proc = run_py("""
+        import os, sys, sysvkit
+        os.setgid(65534); os.setuid(65534)
+        for attempt in (lambda: sysvkit.Event(key=int(sys.argv[1])),
+                        lambda: sysvkit.Event.from_id(int(sys.argv[2]))):
+            try:
+                attempt()
+            except PermissionError:
+                print("PermissionError")
+            else:
+                print("ACCESS GRANTED")
+    """, str(ev.key), str(ev.id))
+    assert proc.stdout.split() == ["PermissionError", "PermissionError"]
+    assert not ev.is_set()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import pickle
 import random
 import signal
@@ -811,3 +812,65 @@ def test_docstrings() -> None:
                  RWLock.release_write, RWLock.read, RWLock.write):
         assert meth.__doc__ and len(meth.__doc__.splitlines()) > 1
     assert not hasattr(RWLock, "acquire") and not hasattr(RWLock, "release")
+
+
+PERMISSION_CHILD = """
+    import os, sys, sysvkit
+    os.setgid(65534); os.setuid(65534)
+    cls = getattr(sysvkit, sys.argv[1])
+    for attempt in (lambda: cls(key=int(sys.argv[2])), lambda: cls.from_id(int(sys.argv[3]))):
+        try:
+            attempt()
+        except PermissionError:
+            print("PermissionError")
+        else:
+            print("ACCESS GRANTED")
+"""
+
+
+def test_other_user_gets_permission_error(rw: RWLock, run_py: Any) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run a child as another user")
+    proc = run_py(PERMISSION_CHILD, "RWLock", str(rw.key), str(rw.id))
+    assert proc.stdout.split() == ["PermissionError", "PermissionError"]
+    assert values(rw) == [0, 0, 0]
+
+
+NET_ZERO_CHILD = """
+    import signal, time
+    rw, q = ARGS
+    def boom(*a):
+        raise ZeroDivisionError
+    signal.signal(signal.SIGALRM, boom)
+    out = [rw.acquire_write(timeout=0.05),          # queues, times out, leaves
+           rw.acquire_write(blocking=False),
+           rw.acquire_read(timeout=0.05),           # held back by the waiting writer
+           rw.acquire_read(blocking=False)]
+    signal.setitimer(signal.ITIMER_REAL, 0.05)
+    try:
+        rw.acquire_write()                          # interrupted by the handler
+    except ZeroDivisionError:
+        out.append("interrupted")
+    out.append(list(rw._held))
+    q.put(out)
+"""
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_undo_records_net_to_zero_after_giving_up(method: str, rw: RWLock) -> None:
+    # With a reader inside and a writer waiting (values 1, 0, 1), a process
+    # that gives up every way there is and then exits leaves them as they
+    # were: what it did with SEM_UNDO added up to nothing.  (A record left
+    # over would move a value when it exits.)
+    rw.acquire_read()
+    w = Waiter(lambda: rw.acquire_write(timeout=60))
+    w.start()
+    wait_for(lambda: rw.waiting_writers == 1)
+    q = multiprocessing.get_context(method).SimpleQueue()
+    join_all([start(method, NET_ZERO_CHILD, rw, q)])
+    assert q.get() == [False, False, False, False, "interrupted", [0, 0]]
+    assert values(rw) == [1, 0, 1]
+    rw.release_read()
+    w.join(10)
+    assert w.result is True and values(rw) == [0, 1, 0]
+    rw.release_write()
