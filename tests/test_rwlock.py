@@ -580,9 +580,11 @@ def test_killed_waiting_reader_changes_nothing(method: str, rw: RWLock) -> None:
 
 
 CHAOS_CHILD = """
-    import random
-    rw, seed = ARGS
+    import random, sysvkit
+    rw, seed, shm_id, slot = ARGS
+    shm = sysvkit.SharedMemory.from_id(shm_id)
     rnd = random.Random(seed)
+    n = 0
     while True:
         r = rnd.random()
         if r < 0.3:
@@ -601,29 +603,40 @@ CHAOS_CHILD = """
         else:
             with rw.write():
                 pass
+        n += 1
+        shm.write(n.to_bytes(8, "little"), 8 * slot)
 """
 
 
-def test_killed_at_random_instants(rw: RWLock) -> None:
-    # Four processes take and give back read and write holds in a loop; one
-    # of them is SIGKILLed at a random instant, 200 times over.  After each
-    # kill the others keep going, and at the end the set is back to 0, 0, 0.
+def test_killed_at_random_instants(rw: RWLock, ipc: Any) -> None:
+    # Four processes take and give back read and write holds in a loop,
+    # counting their rounds; one of them is SIGKILLed at a random instant,
+    # 200 times over.  After each kill a writer gets in within a second and
+    # every process keeps making rounds; at the end the set is back to 0, 0, 0.
+    nproc = 4
+    shm = ipc.new(sysvkit.SharedMemory, key=IPC_PRIVATE, size=8 * nproc)
     rnd = random.Random(1234)
-    procs = [start("fork", CHAOS_CHILD, rw, k) for k in range(4)]
-    seed = 4
+
+    def rounds() -> List[int]:
+        return [int.from_bytes(shm.read(8, 8 * k), "little") for k in range(nproc)]
+
+    procs = [start("fork", CHAOS_CHILD, rw, k, shm.id, k) for k in range(nproc)]
+    seed = nproc
     try:
         for _ in range(200):
             time.sleep(rnd.random() * 0.02)
-            victim = rnd.randrange(len(procs))
+            victim = rnd.randrange(nproc)
             kill(procs[victim])
-            procs[victim] = start("fork", CHAOS_CHILD, rw, seed)
+            shm.write(bytes(8), 8 * victim)
+            procs[victim] = start("fork", CHAOS_CHILD, rw, seed, shm.id, victim)
             seed += 1
-            # The survivors are not stuck: a writer gets in within a second.
             t0 = time.monotonic()
             assert rw.acquire_write(timeout=5)
             assert time.monotonic() - t0 < 1
             assert rw.readers == 0
+            before = rounds()
             rw.release_write()
+            wait_for(lambda: all(a > b for a, b in zip(rounds(), before)), 5)
     finally:
         for p in procs:
             if p.is_alive():
@@ -869,6 +882,42 @@ def test_undo_records_net_to_zero_after_giving_up(method: str, rw: RWLock) -> No
     q = multiprocessing.get_context(method).SimpleQueue()
     join_all([start(method, NET_ZERO_CHILD, rw, q)])
     assert q.get() == [False, False, False, False, "interrupted", [0, 0]]
+    assert values(rw) == [1, 0, 1]
+    rw.release_read()
+    w.join(10)
+    assert w.result is True and values(rw) == [0, 1, 0]
+    rw.release_write()
+
+
+QUEUED_WRITER_CHILD = """
+    rw, q, go = ARGS
+    assert rw.acquire_write(timeout=30)      # queues behind the parent's reader
+    rw.release_write()
+    with rw.read():
+        pass
+    q.put("done")
+    assert go.acquire(timeout=30)
+"""
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_undo_records_net_to_zero_after_a_queued_write(method: str, rw: RWLock,
+                                                       ipc: Any) -> None:
+    # A writer that queued, took and released, then exits while another
+    # writer waits, leaves the waiting count alone.
+    go = ipc.new(sysvkit.Semaphore, key=IPC_PRIVATE)
+    q = multiprocessing.get_context(method).SimpleQueue()
+    rw.acquire_read()
+    proc = start(method, QUEUED_WRITER_CHILD, rw, q, go)
+    wait_for(lambda: rw.waiting_writers == 1, 30)
+    rw.release_read()
+    assert q.get() == "done"
+    rw.acquire_read()
+    w = Waiter(lambda: rw.acquire_write(timeout=60))
+    w.start()
+    wait_for(lambda: rw.waiting_writers == 1)
+    go.release()
+    join_all([proc])
     assert values(rw) == [1, 0, 1]
     rw.release_read()
     w.join(10)
