@@ -153,9 +153,13 @@ cdef class RWLockBase(SemopBase):
 
     @cython.final
     cdef int _read(self, bint blocking, double t) except -1:
+        cdef int err
         # Uncontended: one system call, with the GIL held.
         if sysv.semop(self._id, self._rd_nowait, 3) != 0:
-            if not self._block(errno, self._rd_nowait, self._rd, 3, blocking, t):
+            err = errno
+            if err == ERANGE:
+                raise ValueError("%s already has %d (SEMVMX) readers" % (self._name(), SEMVMX))
+            if not self._block(err, self._rd_nowait, self._rd, 3, blocking, t):
                 return 0
         self._holds.reads += 1
         return 1

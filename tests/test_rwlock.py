@@ -923,3 +923,30 @@ def test_undo_records_net_to_zero_after_a_queued_write(method: str, rw: RWLock,
     w.join(10)
     assert w.result is True and values(rw) == [0, 1, 0]
     rw.release_write()
+
+
+def test_values_set_from_outside(rw: RWLock) -> None:
+    # Another program may set the semaphores to anything: the calls answer
+    # with results or Python exceptions, and this process's records follow.
+    s = SemaphoreSet.from_id(rw.id)
+    rw.acquire_read()
+    s.set_values([0, 0, 0])                      # its read hold vanished
+    with pytest.raises(RuntimeError, match="no readers"):
+        rw.release_read()
+    with pytest.raises(RuntimeError, match="holds no read"):
+        rw.release_read()
+    rw.acquire_write()
+    s.set_values([3, 0, 0])
+    with pytest.raises(RuntimeError, match="no writer"):
+        rw.release_write()
+    s.set_values([0, 0, 7])                      # phantom waiting writers
+    assert rw.waiting_writers == 7
+    assert rw.acquire_read(timeout=0.05) is False
+    assert rw.acquire_write(timeout=0) is True    # a free lock: taken at once
+    rw.release_write()
+    s.set_values([32767, 0, 0])
+    assert rw.readers == 32767
+    with pytest.raises(ValueError, match="SEMVMX"):
+        rw.acquire_read()
+    assert rw._held == (0, 0)
+    s.set_values([0, 0, 0])
