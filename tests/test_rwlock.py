@@ -950,3 +950,16 @@ def test_values_set_from_outside(rw: RWLock) -> None:
         rw.acquire_read()
     assert rw._held == (0, 0)
     s.set_values([0, 0, 0])
+
+
+def test_bench_rows() -> None:
+    from sysvkit.bench.registry import GROUPS
+    from sysvkit.bench.runner import Settings
+    title, run = GROUPS["rwlock"]
+    rows = list(run(Settings.for_mode(True, 1, None)))
+    assert [r.transport for r in rows] == [
+        "sysvkit.RWLock read", "sysvkit.RWLock with read()", "sysvkit.Lock",
+        "C RWLock read pair (reference)"]
+    assert all(r.workload == "rwlock-read-pair" and r.unit == "us" and r.value > 0
+               for r in rows)
+    assert [r.reference for r in rows] == [False, False, False, True]

@@ -6,6 +6,7 @@ from typing import Callable, Dict, Iterator, Tuple
 
 from .runner import Result, Settings
 from .workloads import idle, pair, roundtrip, sem, shm, throughput, wakeup
+from .workloads import rwlock
 
 Workload = Callable[[Settings], Iterator[Result]]
 
@@ -17,4 +18,5 @@ GROUPS: Dict[str, Tuple[str, Workload]] = {
     "shm": (shm.TITLE, shm.run),
     "idle": (idle.TITLE, idle.run),
     "wakeup": (wakeup.TITLE, wakeup.run),
+    "rwlock": (rwlock.TITLE, rwlock.run),
 }
