@@ -98,7 +98,7 @@ cdef class RWLockBase(SemopBase):
         _semobj_set(&self._wr_try[0], RW_READERS, 0, IPC_NOWAIT)
         _semobj_set(&self._wr_try[1], RW_WRITER, 0, IPC_NOWAIT)
         _semobj_set(&self._wr_try[2], RW_WRITER, 1, SEM_UNDO | IPC_NOWAIT)
-        _semobj_set(&self._wr_queue, RW_WAITING, 1, SEM_UNDO)
+        _semobj_set(&self._wr_queue, RW_WAITING, 1, SEM_UNDO | IPC_NOWAIT)
         _semobj_set(&self._wr[0], RW_READERS, 0, 0)
         _semobj_set(&self._wr[1], RW_WRITER, 0, 0)
         _semobj_set(&self._wr[2], RW_WRITER, 1, SEM_UNDO)
@@ -176,8 +176,14 @@ cdef class RWLockBase(SemopBase):
         if not blocking or t == 0:
             return 0
         # Queue, so that readers arriving from now on wait; then take it.
-        if not self._now(&self._wr_queue, 1):
-            raise ValueError("more than %d writers wait for %s" % (SEMVMX, self._name()))
+        while sysv.semop(self._id, &self._wr_queue, 1) != 0:   # an increase: never waits
+            err = errno
+            if err == ERANGE:
+                raise ValueError("%s already has %d (SEMVMX) waiting writers"
+                                 % (self._name(), SEMVMX))
+            if err != EINTR:
+                self._failed(err, "semop")
+            PyErr_CheckSignals()
         try:
             got = self._wait(self._wr_nowait, self._wr, 4, True, t)
         except BaseException:

@@ -949,6 +949,10 @@ def test_values_set_from_outside(rw: RWLock) -> None:
     with pytest.raises(ValueError, match="SEMVMX"):
         rw.acquire_read()
     assert rw._held == (0, 0)
+    s.set_values([1, 0, 32767])
+    with pytest.raises(ValueError, match="SEMVMX"):
+        rw.acquire_write(timeout=1)
+    assert values(rw) == [1, 0, 32767] and rw._held == (0, 0)
     s.set_values([0, 0, 0])
 
 
