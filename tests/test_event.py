@@ -324,3 +324,10 @@ def test_other_user_gets_permission_error(ev: Event, run_py: Any) -> None:
     """, str(ev.key), str(ev.id))
     assert proc.stdout.split() == ["PermissionError", "PermissionError"]
     assert not ev.is_set()
+
+
+def test_waiting_sleeps_in_the_kernel(ev: Event) -> None:
+    cpu0, t0 = time.process_time(), time.monotonic()
+    assert ev.wait(1) is False
+    cpu, wall = time.process_time() - cpu0, time.monotonic() - t0
+    assert wall >= 0.9 and cpu < 0.1 * wall

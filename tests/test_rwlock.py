@@ -967,3 +967,12 @@ def test_bench_rows() -> None:
     assert all(r.workload == "rwlock-read-pair" and r.unit == "us" and r.value > 0
                for r in rows)
     assert [r.reference for r in rows] == [False, False, False, True]
+
+
+def test_waiting_sleeps_in_the_kernel(rw: RWLock) -> None:
+    rw.acquire_read()
+    cpu0, t0 = time.process_time(), time.monotonic()
+    assert rw.acquire_write(timeout=1) is False
+    cpu, wall = time.process_time() - cpu0, time.monotonic() - t0
+    assert wall >= 0.9 and cpu < 0.1 * wall
+    rw.release_read()
