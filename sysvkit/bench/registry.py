@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Callable, Dict, Iterator, Tuple
 
 from .runner import Result, Settings
-from .workloads import idle, mutex, pair, roundtrip, sem, shm, throughput, wakeup
+from .workloads import idle, mutex, pair, roundtrip, rwlock, sem, shm, throughput, wakeup
 
 Workload = Callable[[Settings], Iterator[Result]]
 
@@ -22,6 +22,7 @@ GROUPS: Dict[str, Tuple[str, Workload]] = {
     "idle": (idle.TITLE, idle.run),
     "wakeup": (wakeup.TITLE, wakeup.run),
     "mutex": (mutex.TITLE, mutex.run),
+    "rwlock": (rwlock.TITLE, rwlock.run),
 }
 
 # Workload groups whose rows compare with another sysvkit transport than the
