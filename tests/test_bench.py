@@ -115,6 +115,7 @@ def expected_rows() -> Set[Tuple[str, str]]:
     for w in ("wakeup", "wakeup-timeout"):
         rows |= {(w, t) for t in wake}
     rows |= _mutex_rows()
+    rows |= _rwlock_rows()
     return rows
 
 
@@ -123,6 +124,11 @@ def _mutex_rows() -> Set[Tuple[str, str]]:
     locks = [m.SK_MUTEX, m.SK_LOCK, m.MP_LOCK] + ([m.POSIX_SEM] if HAVE_POSIX_IPC else [])
     return ({("mutex-pair", t) for t in locks + [m.C_MUTEX, m.C_LOCK]}
             | {("mutex-handoff", t) for t in locks})
+
+
+def _rwlock_rows() -> Set[Tuple[str, str]]:
+    from sysvkit.bench.workloads import rwlock as rw
+    return {("rwlock-read-pair", t) for t in (rw.SK_READ, rw.SK_READ_WITH, rw.SK_LOCK, rw.C_READ)}
 
 
 def check_results(doc: Dict[str, Any], rows: Set[Tuple[str, str]]) -> None:
