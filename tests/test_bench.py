@@ -22,7 +22,16 @@ from sysvkit import _core, bench
 HAVE_SYSV_IPC = bench._sysv_ipc is not None
 HAVE_FASTER_FIFO = bench._faster_fifo is not None
 def posix_shm_names() -> Set[str]:
-    return {n for n in os.listdir("/dev/shm") if n.startswith("psm_")}
+    """The bench's POSIX segments whose creating process is gone (leftovers;
+    other runs' live segments come and go and are not counted)."""
+    from sysvkit.bench.transports.peers import POSIX_SHM_PREFIX
+    out = set()
+    for n in os.listdir("/dev/shm"):
+        if n.startswith(POSIX_SHM_PREFIX):
+            pid = int(n[len(POSIX_SHM_PREFIX):].split("_")[0])
+            if not os.path.exists("/proc/%d" % pid):
+                out.add(n)
+    return out
 
 
 def marked_pids(marker: str) -> List[int]:
