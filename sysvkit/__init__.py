@@ -25,6 +25,7 @@ from .listing import list_message_queues, list_semaphores, list_shared_memory
 from .msgqueue import MessageQueue
 from .semaphores import Lock, Semaphore, SemaphoreSet
 from .shm import SharedMemory
+from .array import SharedArray
 
 __version__ = "0.1.0"
 
@@ -33,4 +34,5 @@ __all__ = [
     "RemovedError", "Semaphore", "SemaphoreSet", "SemaphoreSetInfo", "SharedMemory",
     "ShmInfo", "explain_key", "ftok", "limits", "list_message_queues", "list_semaphores",
     "list_shared_memory",
+    "SharedArray",
 ]
