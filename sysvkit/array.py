@@ -28,7 +28,7 @@ import errno
 import struct
 import time
 import weakref
-from typing import Any, Callable, Optional, Sequence, Tuple, Type, Union
+from typing import Any, Callable, Iterable, Optional, Sequence, Tuple, Type, Union
 
 from . import _core
 from ._args import check_int, check_mode
@@ -77,13 +77,13 @@ def check_dtype(np: Any, dtype: Any, name: str = "dtype") -> Any:
     return dt
 
 
-def check_shape(shape: ShapeLike, name: str = "shape") -> Tuple[int, ...]:
+def check_shape(shape: object, name: str = "shape") -> Tuple[int, ...]:
     """An int or a sequence of ints >= 0, at most MAX_NDIM of them."""
     if isinstance(shape, (str, bytes)) or not (hasattr(type(shape), "__index__")
-                                               or hasattr(shape, "__iter__")):
+                                               or isinstance(shape, Iterable)):
         raise TypeError("%s must be an int or a sequence of ints, not %s"
                         % (name, type(shape).__name__))
-    if hasattr(type(shape), "__index__"):
+    if not isinstance(shape, Iterable):
         dims: Tuple[int, ...] = (check_int(shape, name, 0),)
     else:
         dims = tuple(check_int(d, "%s[%d]" % (name, i), 0) for i, d in enumerate(shape))
@@ -135,7 +135,7 @@ def view_of(seg: Any, dtype: Any, shape: Optional[ShapeLike], offset: int,
 
 def encode_dtype(np: Any, dt: Any) -> bytes:
     if dt.fields is None and dt.subdtype is None:
-        text = dt.str
+        text: str = dt.str
     else:
         text = repr(np.lib.format.dtype_to_descr(dt))
     return text.encode("utf-8")
@@ -172,7 +172,7 @@ class _Layout:
         self.dtype = dtype
         self.shape = shape
         self.descr = encode_dtype(np, dtype)
-        self.nbytes = _items(shape) * dtype.itemsize
+        self.nbytes: int = _items(shape) * int(dtype.itemsize)
         self.data_offset = _data_offset(len(shape), len(self.descr), dtype.alignment)
         self.size = self.data_offset + self.nbytes
 
