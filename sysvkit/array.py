@@ -34,7 +34,7 @@ from . import _core
 from ._args import check_int, check_mode
 from ._base import ACCESS_R
 from ._core import CorruptError
-from ._keys import IPC_PRIVATE, StrPath
+from ._keys import IPC_PRIVATE, StrPath, normalize_key
 from ._structure import HEADER_SIZE, SETTLE_SECONDS, Structure, _alive
 
 __all__ = ["SharedArray"]
@@ -239,14 +239,18 @@ class SharedArray(_core._ArrayBase, Structure):
             base, sub = want_dtype.subdtype
             raise ValueError("dtype %s is a subarray dtype: give dtype=%s and add %r to the shape"
                              % (want_dtype, base, sub))
+        plan = None
+        if want_shape is not None:
+            plan = self._plan(np, want_dtype if want_dtype is not None else np.dtype("f8"),
+                              want_shape)
+        elif create or (key is not None and path is None and proj_id is None
+                        and normalize_key(key) == IPC_PRIVATE):
+            raise ValueError("shape is required to create a shared array")
         k = self._resolve(path, proj_id, key)
         creating = bool(create) or k == IPC_PRIVATE
-        layout = None
-        if creating and want_shape is None:
-            raise ValueError("shape is required to create a shared array")
-        if want_shape is not None and (creating or want_dtype is not None):
-            layout = self._plan(np, want_dtype if want_dtype is not None else np.dtype("f8"),
-                                want_shape)
+        # The layout this call may write: when creating, or repairing a
+        # half-made segment with both shape and dtype given.
+        layout = plan if creating or want_dtype is not None else None
         self._prepare(bool(readonly), layout)
         if self._ro and creating:
             # Settle the header read-write once, then attach read-only.
