@@ -91,6 +91,7 @@ STRUCT_STATE_FRESH: int
 STRUCT_STATE_INIT: int
 STRUCT_STATE_READY: int
 
+@disjoint_base
 class _Structure(_Segment):
     def _st_bind(self) -> None: ...
     def _st_state(self) -> int: ...
