@@ -36,6 +36,8 @@ cdef extern from *:
     """
     #include <errno.h>
     #include <pthread.h>
+    #include <stdint.h>
+    #include <string.h>
     #include <unistd.h>
 
     /* One part of a populate: MADV_POPULATE_*, or on kernels that do not
@@ -112,9 +114,66 @@ cdef extern from *:
         }
         return err;
     }
+
+    /* One part of a parallel copy out of a segment: map the part's source
+     * pages in one pass (a hint: on failure the copy faults them itself),
+     * then copy. */
+    typedef struct svk_copy_part {
+        char *dst;
+        const char *src;
+        size_t length;
+    } svk_copy_part;
+
+    static void *svk_copy_run(void *arg) {
+        svk_copy_part *p = (svk_copy_part *)arg;
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        uintptr_t lo = (uintptr_t)p->src / page * page;
+        uintptr_t hi = ((uintptr_t)p->src + p->length + page - 1) / page * page;
+        if (p->length >= page)
+            (void)madvise((void *)lo, hi - lo, MADV_POPULATE_READ);
+        memcpy(p->dst, p->src, p->length);
+        return NULL;
+    }
+
+    /* Copy n bytes from a segment to a buffer that does not overlap it,
+     * split into `threads` parts on page boundaries of the source, each
+     * mapped and copied by its own thread (the calling thread does the
+     * last part, and any part whose thread cannot start). */
+    static void svk_copy_out(char *dst, const char *src, size_t n, int threads) {
+        enum { SVK_COPY_MAX = 8 };
+        svk_copy_part parts[SVK_COPY_MAX];
+        pthread_t tids[SVK_COPY_MAX];
+        int started[SVK_COPY_MAX];
+        size_t page = (size_t)sysconf(_SC_PAGESIZE), per, off = 0;
+        int i;
+        if (threads < 1)
+            threads = 1;
+        if (threads > SVK_COPY_MAX)
+            threads = SVK_COPY_MAX;
+        per = n / threads / page * page;
+        if (per == 0)
+            threads = 1;
+        for (i = 0; i < threads; i++) {
+            size_t len = (i == threads - 1) ? n - off : per;
+            parts[i].dst = dst + off;
+            parts[i].src = src + off;
+            parts[i].length = len;
+            off += len;
+            started[i] = 0;
+            if (i < threads - 1)
+                started[i] = pthread_create(&tids[i], NULL, svk_copy_run, &parts[i]) == 0;
+        }
+        for (i = 0; i < threads; i++)
+            if (!started[i])
+                svk_copy_run(&parts[i]);
+        for (i = 0; i < threads; i++)
+            if (started[i])
+                pthread_join(tids[i], NULL);
+    }
     """
     int svk_populate(char *addr, size_t length, int advice, int threads,
                      unsigned char *sink) nogil
+    void svk_copy_out(char *dst, const char *src, size_t n, int threads) nogil
 
 
 # Populate in rounds of this many bytes per thread, returning to Python in
@@ -433,6 +492,44 @@ cdef class _Segment:
         finally:
             PyBuffer_Release(&src)
         return n
+
+    cdef Py_ssize_t _readinto(self, buffer, Py_ssize_t offset, int threads) except -1:
+        """Copy len(buffer) bytes from ``offset`` into a writable buffer,
+        without the GIL; a large copy is split over threads that each map
+        and copy their part (``threads`` 0: as for _populate)."""
+        cdef Py_buffer dst
+        cdef Py_ssize_t n
+        cdef char *src
+        self._check()
+        PyObject_GetBuffer(buffer, &dst, PyBUF_WRITABLE | PyBUF_ND)   # C-contiguous
+        try:
+            n = dst.len
+            if offset < 0 or offset > self._size or n > self._size - offset:
+                raise ValueError("cannot read %d bytes at offset %d from a %d-byte segment"
+                                 % (n, offset, self._size))
+            if threads < 0:
+                raise ValueError("threads must be >= 0, got %d" % threads)
+            src = self._addr + offset
+            if <char *>dst.buf < src + n and src < <char *>dst.buf + n:
+                threads = 1                 # overlaps the segment itself: memmove
+            elif threads == 0:
+                threads = _pop_threads(<size_t>n)
+            self._exports += 1              # see _read
+            try:
+                with nogil:
+                    if threads == 1:
+                        memmove(dst.buf, src, n)
+                    else:
+                        svk_copy_out(<char *>dst.buf, src, n, threads)
+            finally:
+                self._exports -= 1
+        finally:
+            PyBuffer_Release(&dst)
+        return n
+
+    def _seg_readinto(self, buffer, Py_ssize_t offset=0, int threads=0):
+        """Copy len(buffer) bytes from ``offset`` into a writable buffer."""
+        return self._readinto(buffer, offset, threads)
 
     cdef int _populate(self, int threads=0) except -1:
         """Map every page in now (MADV_POPULATE_READ on a read-only attach,

@@ -350,3 +350,81 @@ def test_numpy_absent(ipc: Any, run_py: RunPy) -> None:
         assert "numpy" not in [m for m in sys.modules if sys.modules[m] is not None]
     """, str(a.key))
     assert a.read(11) == b"still works"
+
+
+# -- readinto --------------------------------------------------------------------------
+
+def test_readinto_copies_exactly_and_checks_bounds(ipc: Any) -> None:
+    size = 8 << 20
+    a = ipc.new(SHM, key=sysvkit.IPC_PRIVATE, size=size)
+    pattern = numpy.arange(size, dtype=numpy.uint32).view(numpy.uint8)[:size]
+    a.ndarray("u1")[:] = pattern
+    b = ipc.track(SHM.from_id(a.id, readonly=True))
+    dst = numpy.zeros(size, numpy.uint8)
+    assert b.readinto(dst) == size
+    assert (dst == pattern).all()
+    for threads in (1, 2, 3, 8):
+        part = bytearray(size - 4096 - 3)
+        assert b._seg_readinto(part, 4099, threads) == len(part)
+        assert part == pattern[4099:].tobytes()
+    small = bytearray(10)
+    assert b.readinto(small, size - 10) == 10 and small == pattern[-10:].tobytes()
+    assert b.readinto(bytearray(0), size) == 0
+    before = bytes(small)
+    with pytest.raises(ValueError, match="cannot read 10 bytes at offset"):
+        b.readinto(small, size - 9)
+    with pytest.raises(ValueError):
+        b.readinto(small, -1)
+    assert bytes(small) == before                        # nothing copied
+    with pytest.raises(TypeError, match="offset"):
+        b.readinto(small, 1.5)
+    with pytest.raises(TypeError):
+        b.readinto(b"read-only bytes")
+    with pytest.raises(TypeError, match="writable"):
+        b.readinto(memoryview(bytearray(3)).toreadonly())
+    with pytest.raises((TypeError, BufferError, ValueError)):
+        b.readinto(numpy.zeros((4, 4), numpy.uint8)[:, ::2])   # not contiguous
+    with pytest.raises(ValueError, match="threads"):
+        b._seg_readinto(small, 0, -1)
+    assert b._seg_exports == 0
+    b.close()
+    with pytest.raises(ValueError, match="closed"):
+        b.readinto(small)
+
+
+def test_readinto_the_segment_itself(ipc: Any) -> None:
+    a = ipc.new(SHM, key=sysvkit.IPC_PRIVATE, size=1 << 20)
+    a.write(bytes(range(256)) * 4096)
+    view = a.buf[100:]
+    assert a.readinto(view, 0) == (1 << 20) - 100        # overlapping: a memmove
+    assert a.read(256, 100) == bytes(range(256))
+    view.release()
+
+
+def test_readinto_releases_the_gil(ipc: Any) -> None:
+    size = 128 << 20
+    a = ipc.new(SHM, key=sysvkit.IPC_PRIVATE, size=size)
+    a.ndarray("u1")[::PAGE] = 1
+    dst = numpy.ones(size, numpy.uint8)
+    ticks = [0]
+    stop = threading.Event()
+
+    def count() -> None:
+        while not stop.is_set():
+            ticks[0] += 1
+
+    t = threading.Thread(target=count)
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(0.5)
+    t.start()
+    try:
+        time.sleep(0.05)
+        before = ticks[0]
+        a.readinto(dst)
+        during = ticks[0] - before
+    finally:
+        stop.set()
+        sys.setswitchinterval(old)
+        t.join()
+    assert during > 0
+    assert dst[::PAGE].all() and dst[1] == 0

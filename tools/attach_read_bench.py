@@ -48,6 +48,13 @@ PY_CHILD = textwrap.dedent("""
         if how == "sysvkit-populate-1":
             shm._seg_populate(1)              # one thread, for comparison
         src = shm.ndarray(numpy.uint8)
+        if how == "sysvkit-readinto":
+            t1 = time.perf_counter()
+            shm.readinto(dst)
+            t2 = time.perf_counter()
+            assert dst[0] == 7 and dst[-1] == 7
+            print(json.dumps([t1 - t0, t2 - t1]))
+            sys.exit(0)
     elif how == "sysv_ipc":
         shm = sysv_ipc.attach(ident, flags=sysv_ipc.SHM_RDONLY)
         src = numpy.frombuffer(memoryview(shm), numpy.uint8)
@@ -153,6 +160,8 @@ def main() -> None:
                                        str(shm.id), "", str(size)]),
             ("sysvkit populate, one thread", [sys.executable, "-c", PY_CHILD,
                                               "sysvkit-populate-1", str(shm.id), "", str(size)]),
+            ("sysvkit readinto (threads)", [sys.executable, "-c", PY_CHILD,
+                                            "sysvkit-readinto", str(shm.id), "", str(size)]),
             ("multiprocessing.shared_memory", [sys.executable, "-c", PY_CHILD, "mp", "0",
                                                mp.name, str(size)]),
         ]
