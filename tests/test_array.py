@@ -257,6 +257,8 @@ def test_stat_remove_repr_pickle(ipc: Any) -> None:
     a = ipc.new(SA, key=ipc.key(), create=True, shape=(2, 3), dtype="f4")
     st = a.stat()
     assert st.key == a.key and st.id == a.id and st.size == a.stat().size >= 64 + 24
+    assert st.mode & 0o777 == 0o600
+    assert ipc.new(SA, key=ipc.key(), create=True, shape=1, mode=0o640).stat().mode & 0o777 == 0o640
     assert repr(a).startswith("<sysvkit.SharedArray key=0x%08x id=%d shape=(2, 3) dtype=float32"
                               % (a.key & 0xFFFFFFFF, a.id))
     b = pickle.loads(pickle.dumps(a))
@@ -501,3 +503,34 @@ def test_fuzz_the_header(run_py: RunPy, ipc_ids: Any, seed: int) -> None:
     opened, refused, *made = map(int, proc.stdout.split())
     assert opened > 0 and refused > 0 and opened + refused == 300
     assert len(made) == 150 and not set(made) & ipc_ids()["shm"]
+
+
+def _create_forever(key: int) -> None:
+    import sysvkit as sk
+    while True:                      # killed at a random instant, creating or opening
+        a = sk.SharedArray(key=key, create=True, shape=(64, 64), dtype="<u2")
+        a.close()
+
+
+@pytest.mark.slow
+def test_creators_killed_at_random_instants(ipc: Any) -> None:
+    import random
+    import signal
+    rnd = random.Random(7)
+    ctx = multiprocessing.get_context("fork")
+    for _ in range(15):
+        key = ipc.key()
+        proc = ctx.Process(target=_create_forever, args=(key,))
+        proc.start()
+        time.sleep(rnd.uniform(0, 0.02))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.join(10)
+        t0 = time.monotonic()
+        a = SA(key=key, create=True, shape=(64, 64), dtype="<u2")
+        ipc.track(a)
+        assert time.monotonic() - t0 < 3
+        assert a.shape == (64, 64) and a.dtype == numpy.dtype("<u2")
+        assert not a.array.any()
+        b = SA(key=key, readonly=True)
+        assert b.shape == (64, 64)
+        b.close()
