@@ -413,14 +413,21 @@ class SharedArray(_core._ArrayBase, Structure):
     @property
     def array(self) -> Any:
         """The numpy array over the segment (zero copy; read-only if opened
-        with ``readonly=True``).  ValueError once closed."""
+        with ``readonly=True``).  ValueError once closed.
+
+        The same array is returned while one is alive; the object keeps no
+        strong reference to it (the array holds the segment, so a strong
+        one would be a cycle the garbage collector cannot see through numpy
+        arrays).  In a hot loop, keep ``arr = shared.array`` in a variable.
+        """
         self._check_open()
-        arr = self._array
+        ref = self._array
+        arr = ref() if ref is not None else None
         if arr is None:
             st = self._stored
             np = need_numpy()
             arr = np.ndarray(st.shape, st.dtype, buffer=memoryview(self), offset=st.data_offset)
-            self._array = arr
+            self._array = weakref.ref(arr)
         return arr
 
     @property
@@ -447,18 +454,8 @@ class SharedArray(_core._ArrayBase, Structure):
     def close(self) -> None:
         """Detach the segment; the array stays for other processes (see
         remove()).  Idempotent.  BufferError, and nothing changes, while
-        ``.array`` or views of it are alive elsewhere in this process."""
-        arr, self._array = self._array, None
-        if arr is None:
-            super().close()
-            return
-        ref = weakref.ref(arr)
-        del arr
-        try:
-            super().close()
-        except BaseException:
-            self._array = ref()
-            raise
+        ``.array`` or views of it are alive in this process."""
+        super().close()
 
     @classmethod
     def from_id(cls, ident: int, *, readonly: bool = False,

@@ -534,3 +534,16 @@ def test_creators_killed_at_random_instants(ipc: Any) -> None:
         b = SA(key=key, readonly=True)
         assert b.shape == (64, 64)
         b.close()
+
+
+def test_a_dropped_object_is_detached_even_after_array_was_used(ipc: Any) -> None:
+    a = ipc.new(SA, key=sysvkit.IPC_PRIVATE, shape=16, dtype="u1")
+    for _ in range(3):
+        b = SA.from_id(a.id)
+        b.array[:] = 1
+        arr = b.array
+        assert b.array is arr                 # the same array while one is alive
+        del arr, b
+    gc.collect()
+    assert a.stat().attached == 1             # only a: nothing kept the others attached
+    assert a.array.sum() == 16
