@@ -24,7 +24,6 @@ when an array is asked for, and says ``pip install numpy`` if it is missing.
 from __future__ import annotations
 
 import ast
-import errno
 import struct
 import time
 import weakref
@@ -32,7 +31,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence, Tuple, Type, Uni
 
 from . import _core
 from ._args import check_int, check_mode
-from ._base import ACCESS_R
+from ._base import ACCESS_R, open_or_create
 from ._core import CorruptError
 from ._keys import IPC_PRIVATE, StrPath, normalize_key
 from ._structure import HEADER_SIZE, SETTLE_SECONDS, Structure, _alive
@@ -293,14 +292,10 @@ class SharedArray(_core._ArrayBase, Structure):
     def _open_readonly(self, k: int, ident: Optional[int], path: Optional[StrPath] = None,
                        proj_id: Optional[int] = None) -> None:
         if ident is None:
-            try:
-                ident = _core.shmget(k, 0, ACCESS_R)
-            except FileNotFoundError as exc:
-                if exc.errno == errno.ENOENT:
-                    raise FileNotFoundError(errno.ENOENT, "no %s %s: create=True creates it"
-                                            % (self._kind, self._describe(path, proj_id, k))
-                                            ) from None
-                raise
+            ident, _ = open_or_create(lambda key, flags: _core.shmget(key, 0, flags), k,
+                                      create=False, exclusive=False, mode=0o600,
+                                      access=ACCESS_R, kind=self._kind, path=path,
+                                      proj_id=proj_id)
         self._set_ids(k, ident)
         try:
             self._attach_and_settle(self._stat_id(ident), False, 0)
