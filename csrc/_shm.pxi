@@ -500,6 +500,7 @@ cdef class _Segment:
         cdef Py_buffer dst
         cdef Py_ssize_t n
         cdef char *src
+        cdef bint overlap
         self._check()
         PyObject_GetBuffer(buffer, &dst, PyBUF_WRITABLE | PyBUF_ND)   # C-contiguous
         try:
@@ -510,14 +511,13 @@ cdef class _Segment:
             if threads < 0:
                 raise ValueError("threads must be >= 0, got %d" % threads)
             src = self._addr + offset
-            if <char *>dst.buf < src + n and src < <char *>dst.buf + n:
-                threads = 1                 # overlaps the segment itself: memmove
-            elif threads == 0:
+            overlap = <char *>dst.buf < src + n and src < <char *>dst.buf + n
+            if threads == 0:
                 threads = _pop_threads(<size_t>n)
             self._exports += 1              # see _read
             try:
                 with nogil:
-                    if threads == 1:
+                    if overlap:             # a view of the segment itself: memmove
                         memmove(dst.buf, src, n)
                     else:
                         svk_copy_out(<char *>dst.buf, src, n, threads)

@@ -110,6 +110,7 @@ def expected_rows() -> Set[Tuple[str, str]]:
     for w in ("wakeup", "wakeup-timeout"):
         rows |= {(w, t) for t in wake}
     rows |= _mutex_rows()
+    rows |= _attach_rows()
     return rows
 
 
@@ -118,6 +119,13 @@ def _mutex_rows() -> Set[Tuple[str, str]]:
     locks = [m.SK_MUTEX, m.SK_LOCK, m.MP_LOCK] + ([m.POSIX_SEM] if HAVE_POSIX_IPC else [])
     return ({("mutex-pair", t) for t in locks + [m.C_MUTEX, m.C_LOCK]}
             | {("mutex-handoff", t) for t in locks})
+
+
+def _attach_rows(mib: int = 64) -> Set[Tuple[str, str]]:
+    from sysvkit.bench.workloads import attach as a
+    ways = [bench.SK_SHM, a.SK_POPULATE, a.SK_READINTO, bench.MP_SHM, a.C_PLAIN, a.C_POPULATE,
+            a.C_THREADS] + ([bench.SI_SHM] if HAVE_SYSV_IPC else [])
+    return {("attach-read-%dMiB" % mib, t) for t in ways}
 
 
 def check_results(doc: Dict[str, Any], rows: Set[Tuple[str, str]]) -> None:

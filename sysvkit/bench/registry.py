@@ -6,6 +6,7 @@ from typing import Callable, Dict, Iterator, Tuple
 
 from .runner import Result, Settings
 from .workloads import idle, mutex, pair, roundtrip, sem, shm, throughput, wakeup
+from .workloads import attach
 
 Workload = Callable[[Settings], Iterator[Result]]
 
@@ -18,4 +19,5 @@ GROUPS: Dict[str, Tuple[str, Workload]] = {
     "idle": (idle.TITLE, idle.run),
     "wakeup": (wakeup.TITLE, wakeup.run),
     "mutex": (mutex.TITLE, mutex.run),
+    "attach": (attach.TITLE, attach.run),
 }
