@@ -547,3 +547,19 @@ def test_a_dropped_object_is_detached_even_after_array_was_used(ipc: Any) -> Non
     gc.collect()
     assert a.stat().attached == 1             # only a: nothing kept the others attached
     assert a.array.sum() == 16
+
+
+def test_open_use_close_does_not_leak(ipc: Any, rss_flat: Any) -> None:
+    a = ipc.new(SA, key=sysvkit.IPC_PRIVATE, shape=(8, 8), dtype=STRUCTURED)
+
+    def cycle() -> None:
+        b = SA.from_id(a.id)
+        b.array["id"][0, 0] += 1
+        b.close()
+        shm = sysvkit.SharedMemory.from_id(a.id)
+        arr = shm.ndarray("u1", 16, offset=64)
+        del arr
+        shm.close()
+
+    rss_flat(cycle, times=3000)
+    assert a.stat().attached == 1
