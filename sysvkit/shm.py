@@ -360,11 +360,13 @@ def _read_proc_int(path: str) -> Optional[int]:
 def _hugetlb_error(exc: OSError, size: int) -> OSError:
     """The kernel refused a SHM_HUGETLB segment: say why, keeping errno."""
     group = ("membership of the group in vm.hugetlb_shm_group (or CAP_IPC_LOCK)")
+    reserved = _read_proc_int("/proc/sys/vm/nr_hugepages")
+    have = "" if reserved is None else " (vm.nr_hugepages is %d)" % reserved
     if exc.errno == errno.EPERM:
         why = "this process may not use them: it needs %s" % group
+        if reserved == 0:
+            why += "; and the system has none configured (vm.nr_hugepages is 0)"
     else:
-        reserved = _read_proc_int("/proc/sys/vm/nr_hugepages")
-        have = "" if reserved is None else " (vm.nr_hugepages is %d)" % reserved
         why = ("none are free for %d bytes%s: reserve some with sysctl vm.nr_hugepages; "
                "see /proc/meminfo HugePages_*" % (size, have))
         if os.geteuid() != 0:
