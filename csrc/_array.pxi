@@ -1,8 +1,20 @@
 # SharedArray's compiled base: the header protocol of _structure.pxi, with
 # the reading steps allowed on a read-only attach (a SharedArray opened with
 # readonly=True waits for a READY header and checks it without writing).
-# The array's own header (dtype, shape, data offset) is plain bytes after
-# the common header, read and checked by sysvkit/array.py.
+# The array's own header (csrc/array.h: dtype, shape, data offset) is read
+# and checked by sysvkit/array.py, which takes the layout's numbers from here.
+
+from sysv cimport (
+    svk_array_header, SVK_ARRAY_VERSION, SVK_ARRAY_MAX_NDIM, SVK_ARRAY_MAX_DESCR,
+    SVK_ARRAY_ALIGN, SVK_ARRAY_SHAPE_OFFSET,
+)
+
+ARRAY_VERSION = SVK_ARRAY_VERSION
+ARRAY_MAX_NDIM = SVK_ARRAY_MAX_NDIM
+ARRAY_MAX_DESCR = SVK_ARRAY_MAX_DESCR
+ARRAY_ALIGN = SVK_ARRAY_ALIGN
+ARRAY_HEADER_SIZE = sizeof(svk_array_header)
+ARRAY_SHAPE_OFFSET = SVK_ARRAY_SHAPE_OFFSET
 
 
 cdef int _ro_check(_Structure self) except -1:

@@ -188,3 +188,10 @@ def bench_c_mutex_pair(m: MutexBase, n: int) -> float: ...
 
 class _ArrayBase(_Structure): ...
 def bench_c_attach_read(shmid: int, buffer: Buffer, populate: int, threads: int, n: int) -> float: ...
+
+ARRAY_VERSION: int
+ARRAY_MAX_NDIM: int
+ARRAY_MAX_DESCR: int
+ARRAY_ALIGN: int
+ARRAY_HEADER_SIZE: int
+ARRAY_SHAPE_OFFSET: int

@@ -1,8 +1,8 @@
 """SharedArray: a numpy array in a System V shared memory segment whose
 header records its dtype and shape, so another process opens it by name.
 
-Layout of the segment (native byte order; every process sharing it runs on
-this host):
+Layout of the segment (written down in ``csrc/array.h``; native byte
+order, every process sharing it runs on this host):
 
 - bytes 0..63: the common structure header (magic, kind ARRAY, format
   version, state, size) of ``csrc/structs.h``;
@@ -38,12 +38,14 @@ from ._structure import HEADER_SIZE, SETTLE_SECONDS, Structure, _alive
 
 __all__ = ["SharedArray"]
 
-MAX_NDIM = 32            # numpy's own limit before 2.0
-MAX_DESCR = 4096         # bytes of dtype description
-DATA_ALIGN = 64          # the data starts on a cache line, at least
+# The layout is csrc/array.h's.
+MAX_NDIM: int = _core.ARRAY_MAX_NDIM        # numpy's own limit before 2.0
+MAX_DESCR: int = _core.ARRAY_MAX_DESCR      # bytes of dtype description
+DATA_ALIGN: int = _core.ARRAY_ALIGN         # the data starts on a cache line, at least
 
-_FIXED = struct.Struct("=IIQQQ")       # ndim, descr_len, itemsize, nbytes, data_offset
-_SHAPE_AT = HEADER_SIZE + _FIXED.size  # 96
+_FIXED = struct.Struct("=IIQQQ")            # ndim, descr_len, itemsize, nbytes, data_offset
+_SHAPE_AT: int = _core.ARRAY_SHAPE_OFFSET   # 96
+assert _FIXED.size == _core.ARRAY_HEADER_SIZE and _SHAPE_AT == HEADER_SIZE + _FIXED.size
 _BIG = 1 << 62                         # cap on itemsize * every non-zero dimension
 
 ShapeLike = Union[int, Sequence[int]]
@@ -201,7 +203,7 @@ class SharedArray(_core._ArrayBase, Structure):
 
     _kind = "shared array"
     _kind_code = _core.STRUCT_KIND_ARRAY
-    _version = 1
+    _version = _core.ARRAY_VERSION
 
     _layout: Optional[_Layout]
     _stored: _Layout
@@ -361,6 +363,7 @@ class SharedArray(_core._ArrayBase, Structure):
             raise
 
     # -- the kind's own header --------------------------------------------------------
+
     def _init_body(self) -> None:
         lay = self._layout
         if lay is None:
@@ -405,6 +408,7 @@ class SharedArray(_core._ArrayBase, Structure):
         self._stored = st
 
     # -- the array ------------------------------------------------------------------------
+
     @property
     def array(self) -> Any:
         """The numpy array over the segment (zero copy; read-only if opened
@@ -446,6 +450,7 @@ class SharedArray(_core._ArrayBase, Structure):
         return self._ro
 
     # -- lifetime -------------------------------------------------------------------------
+
     def close(self) -> None:
         """Detach the segment; the array stays for other processes (see
         remove()).  Idempotent.  BufferError, and nothing changes, while

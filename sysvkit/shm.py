@@ -192,6 +192,7 @@ class SharedMemory(_core._Segment, IPCObject):
             self._fail(exc)
 
     # -- the segment ---------------------------------------------------------------
+
     def _populate_or_detach(self) -> None:
         try:
             self._seg_populate()

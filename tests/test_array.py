@@ -101,7 +101,8 @@ def test_opening_with_another_shape_or_dtype_is_valueerror(ipc: Any) -> None:
     key = ipc.key()
     a = ipc.new(SA, key=key, create=True, shape=(4, 4), dtype="f4")
     before = a.stat().attached
-    with pytest.raises(ValueError, match=r"holds shape \(4, 4\), dtype float32; asked for shape \(16,\)"):
+    with pytest.raises(ValueError,
+                       match=r"holds shape \(4, 4\), dtype float32; asked for shape \(16,\)"):
         SA(key=key, shape=16)
     with pytest.raises(ValueError, match="asked for dtype float64"):
         SA(key=key, dtype="f8")
