@@ -20,6 +20,7 @@ import pytest
 from sysvkit import _core, bench
 
 HAVE_SYSV_IPC = bench._sysv_ipc is not None
+HAVE_FASTER_FIFO = bench._faster_fifo is not None
 def posix_shm_names() -> Set[str]:
     return {n for n in os.listdir("/dev/shm") if n.startswith("psm_")}
 
@@ -88,6 +89,8 @@ def expected_rows() -> Set[Tuple[str, str]]:
            bench.MP_QUEUE]
     if HAVE_SYSV_IPC:
         msg.append(bench.SI_QUEUE)
+    if HAVE_FASTER_FIFO:           # a peer, where installed
+        msg.append(bench.FF_QUEUE)
     rows: Set[Tuple[str, str]] = set()
     for w in ("pair-16B", "pair-1KiB", "pair-64KiB"):
         rows |= {(w, t) for t in msg + [bench.C_MSG]}
@@ -105,6 +108,8 @@ def expected_rows() -> Set[Tuple[str, str]]:
             bench.UNIX_DGRAM, bench.TCP, bench.MP_QUEUE]
     if HAVE_SYSV_IPC:
         idle += [bench.SI_QUEUE, bench.SI_SEM]
+    if HAVE_FASTER_FIFO:
+        idle.append(bench.FF_QUEUE)
     rows |= {("idle-cpu", t) for t in idle}
     wake = msg + [bench.SK_SEM] + ([bench.SI_SEM] if HAVE_SYSV_IPC else [])
     for w in ("wakeup", "wakeup-timeout"):

@@ -1,4 +1,10 @@
-"""Workload "attach": another process attaches a large segment afresh and copies it all out into memory it touched beforehand (GB/s): the default attach, ``populate=True``, ``readinto()``, beside multiprocessing.shared_memory, sysv_ipc and C floors with and without MADV_POPULATE_READ."""
+"""Workload "attach": a fresh attach of a large segment, copied out (GB/s).
+
+Another process attaches the segment afresh and copies it all out into
+memory it touched beforehand: the default attach, ``populate=True`` and
+``readinto()``, beside multiprocessing.shared_memory, sysv_ipc and C floors
+with and without MADV_POPULATE_READ (and with two threads).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +27,10 @@ SK_READINTO = "sysvkit.SharedMemory.readinto"
 C_PLAIN = "C shmat+memcpy (reference)"
 C_POPULATE = "C shmat+MADV_POPULATE_READ+memcpy (reference)"
 C_THREADS = "C 2 threads, populate+memcpy each (reference)"
+
+# Each other way beside the sysvkit way that does the same work.
+COUNTERPARTS = {MP_SHM: SK_POPULATE, SI_SHM: SK_POPULATE, C_POPULATE: SK_POPULATE,
+                C_PLAIN: SK_SHM, C_THREADS: SK_READINTO}
 
 
 class _Attacher:
