@@ -125,6 +125,7 @@ def expected_rows() -> Set[Tuple[str, str]]:
         rows |= {(w, t) for t in wake}
     rows |= _mutex_rows()
     rows |= _rwlock_rows()
+    rows |= _attach_rows()
     return rows
 
 
@@ -138,6 +139,13 @@ def _mutex_rows() -> Set[Tuple[str, str]]:
 def _rwlock_rows() -> Set[Tuple[str, str]]:
     from sysvkit.bench.workloads import rwlock as rw
     return {("rwlock-read-pair", t) for t in (rw.SK_READ, rw.SK_READ_WITH, rw.SK_LOCK, rw.C_READ)}
+
+
+def _attach_rows(mib: int = 64) -> Set[Tuple[str, str]]:
+    from sysvkit.bench.workloads import attach as a
+    ways = [bench.SK_SHM, a.SK_POPULATE, a.SK_READINTO, bench.MP_SHM, a.C_PLAIN, a.C_POPULATE,
+            a.C_THREADS] + ([bench.SI_SHM] if HAVE_SYSV_IPC else [])
+    return {("attach-read-%dMiB" % mib, t) for t in ways}
 
 
 def check_results(doc: Dict[str, Any], rows: Set[Tuple[str, str]]) -> None:
