@@ -99,9 +99,45 @@ def ipc_ids() -> Dict[str, Set[int]]:
 
 
 @pytest.fixture(name="ipc_ids")
-def ipc_ids_fixture() -> Callable[[], Dict[str, Set[int]]]:
-    """The function that lists every IPC object's id, by kind."""
-    return ipc_ids
+def ipc_ids_fixture(no_ipc_left_behind: "Ownership") -> Callable[[], Dict[str, Set[int]]]:
+    """The function that lists, by kind, the ids of the IPC objects that may
+    be the suite's, so that comparing a test's before and after is not upset
+    by other programs.  Left out are the objects that existed before the
+    session, and those that appeared during it and are another program's: a segment by its creator (see
+    ``Ownership``); a queue or semaphore set, which records no creator, when
+    it is not the suite's by id or key and the processes that last used it
+    (lspid/lrpid, each member's sempid) are all alive and not the suite's.
+    A queue or set nobody has used yet is always listed.  This only decides
+    what a comparison sees: nothing is removed on its strength."""
+    owner = no_ipc_left_behind
+
+    def others_last_used(kind: str, ident: int, recorded: Dict[int, int]) -> bool:
+        try:
+            if kind == "msg":
+                users = list(ll.msgctl(ident, ll.IPC_STAT)[10:12])
+            else:
+                nsems = ll.semctl(ident, 0, ll.IPC_STAT)[7]
+                users = [ll.semctl(ident, i, ll.GETPID) for i in range(nsems)]
+        except OSError:
+            return False
+        users = [pid for pid in users if pid > 0]
+        return bool(users) and all(_start_time(pid) is not None
+                                   and not owner._creator_is_ours(pid, recorded)
+                                   for pid in users)
+
+    def ids() -> Dict[str, Set[int]]:
+        recorded = owner._recorded()
+        out: Dict[str, Set[int]] = {kind: set() for kind in KINDS}
+        for obj, cpid in ipc_objects().items():
+            kind, ident, _ = obj
+            if obj in owner.baseline:
+                continue            # there before the session: never the suite's
+            if not owner._is_ours(obj, cpid, recorded, set()):
+                if kind == "shm" or others_last_used(kind, ident, recorded):
+                    continue
+            out[kind].add(ident)
+        return out
+    return ids
 
 
 def remove_id(kind: str, ident: int) -> None:
