@@ -221,3 +221,37 @@ cdef extern from "robust.h" nogil:
     int svk_robust_init(pthread_mutex_t *m)
     int svk_robust_lock(pthread_mutex_t *m, const timespec *deadline)
     void svk_deadline(timespec *ts, double seconds)
+
+
+cdef extern from "mutex.h" nogil:
+    # sysvkit.Mutex's segment layout and checks.
+    enum:
+        SVK_MUTEX_VERSION
+        FUTEX_TID_MASK
+
+    ctypedef struct svk_mutex:
+        pthread_mutex_t m
+
+    int svk_mutex_kind()
+    int svk_mutex_sane(const svk_mutex *mx)
+    uint32_t svk_mutex_word(svk_mutex *mx)
+    void svk_mutex_set_word(svk_mutex *mx, uint32_t v)
+    int svk_mutex_reap(svk_mutex *mx)
+    int svk_gettid()
+
+
+cdef extern from "array.h" nogil:
+    # The layout of a SharedArray's segment after the common header.
+    enum:
+        SVK_ARRAY_VERSION
+        SVK_ARRAY_MAX_NDIM
+        SVK_ARRAY_MAX_DESCR
+        SVK_ARRAY_ALIGN
+        SVK_ARRAY_SHAPE_OFFSET
+
+    ctypedef struct svk_array_header:
+        uint32_t ndim
+        uint32_t descr_len
+        uint64_t itemsize
+        uint64_t nbytes
+        uint64_t data_offset

@@ -26,10 +26,11 @@ suite's when one of these holds, and only then:
    ``ipc.path()``, or the ftok key of a file under this session's temporary
    directories (the low 24 bits of a key are the file's device and inode
    bits; the proj_id byte is whatever the test chose).
-3. Shared memory only: its creator pid (``cpid`` in /proc/sysvipc/shm) is a
-   process the suite started.  Queues and semaphore sets record no creator
-   pid (``lspid``/``lrpid`` and ``sempid`` name the last users, not the
-   creator), so for them only 1 and 2 count.  A segment whose creator is
+3. Shared memory: its creator pid (``cpid`` in /proc/sysvipc/shm) is a
+   process the suite started.  Message queues record no creator, but a
+   queue whose last sender (``lspid``), or else last receiver, is a process
+   the suite started is the suite's.  Semaphore sets record no pid in
+   /proc/sysvipc, so for them only 1 and 2 count.  A segment whose creator is
    alive and not the suite's is not ours even if its key matches (ftok keeps
    only 16 bits of the inode, so another program's file may share a key
    with one of ours); only a registered id outweighs that.
@@ -98,46 +99,25 @@ def ipc_ids() -> Dict[str, Set[int]]:
     return ids
 
 
-@pytest.fixture(name="ipc_ids")
-def ipc_ids_fixture(no_ipc_left_behind: "Ownership") -> Callable[[], Dict[str, Set[int]]]:
-    """The function that lists, by kind, the ids of the IPC objects that may
-    be the suite's, so that comparing a test's before and after is not upset
-    by other programs.  Left out are the objects that existed before the
-    session, and those that appeared during it and are another program's: a segment by its creator (see
-    ``Ownership``); a queue or semaphore set, which records no creator, when
-    it is not the suite's by id or key and the processes that last used it
-    (lspid/lrpid, each member's sempid) are all alive and not the suite's.
-    A queue or set nobody has used yet is always listed.  This only decides
-    what a comparison sees: nothing is removed on its strength."""
-    owner = no_ipc_left_behind
-
-    def others_last_used(kind: str, ident: int, recorded: Dict[int, int]) -> bool:
-        try:
-            if kind == "msg":
-                users = list(ll.msgctl(ident, ll.IPC_STAT)[10:12])
-            else:
-                nsems = ll.semctl(ident, 0, ll.IPC_STAT)[7]
-                users = [ll.semctl(ident, i, ll.GETPID) for i in range(nsems)]
-        except OSError:
-            return False
-        users = [pid for pid in users if pid > 0]
-        return bool(users) and all(_start_time(pid) is not None
-                                   and not owner._creator_is_ours(pid, recorded)
-                                   for pid in users)
-
-    def ids() -> Dict[str, Set[int]]:
-        recorded = owner._recorded()
-        out: Dict[str, Set[int]] = {kind: set() for kind in KINDS}
-        for obj, cpid in ipc_objects().items():
-            kind, ident, _ = obj
-            if obj in owner.baseline:
-                continue            # there before the session: never the suite's
-            if not owner._is_ours(obj, cpid, recorded, set()):
-                if kind == "shm" or others_last_used(kind, ident, recorded):
-                    continue
-            out[kind].add(ident)
-        return out
+def owned_ipc_ids() -> Dict[str, Set[int]]:
+    """The ids of the IPC objects the suite made that exist now, by kind
+    (see Ownership): other programs' objects, coming and going meanwhile,
+    are not in it."""
+    if OWNERSHIP is None:
+        return ipc_ids()
+    OWNERSHIP.scan()
+    ids: Dict[str, Set[int]] = {kind: set() for kind in KINDS}
+    for kind, ident, _ in set(ipc_objects()) & OWNERSHIP.ours:
+        ids[kind].add(ident)
     return ids
+
+
+@pytest.fixture(name="ipc_ids")
+def ipc_ids_fixture() -> Callable[[], Dict[str, Set[int]]]:
+    """The function that lists the ids of the objects the suite made that
+    exist now, by kind: ``before == ipc_ids()`` checks a command left none
+    of its own behind, whatever other programs do meanwhile."""
+    return owned_ipc_ids
 
 
 def remove_id(kind: str, ident: int) -> None:
@@ -296,7 +276,12 @@ def ipc_objects() -> Dict[Obj, int]:
                 fields = line.split()
                 if not fields:
                     continue
-                cpid = int(fields[4]) if kind == "shm" else 0
+                if kind == "shm":
+                    cpid = int(fields[4])
+                elif kind == "msg":         # no creator: the last sender, else receiver
+                    cpid = int(fields[5]) or int(fields[6])
+                else:
+                    cpid = 0
                 objs[(kind, int(fields[1]), int(fields[0]))] = cpid
     return objs
 
@@ -477,10 +462,10 @@ class Ownership:
         kind, ident, key = obj
         if (kind, ident) in self.ids:
             return True
-        if kind == "shm":
+        if kind in ("shm", "msg"):
             if self._creator_is_ours(cpid, recorded):
                 return True
-            if _start_time(cpid) is not None:
+            if kind == "shm" and _start_time(cpid) is not None:
                 return False        # a live creator that is not ours outweighs the key
         if key != 0 and key in self.keys:
             return True
