@@ -30,7 +30,7 @@ from sysv cimport (
     svk_chan_mark_removed, svk_chan_removed,
     svk_chan_load, svk_chan_span_ok, svk_chan_publish_send, svk_chan_publish_receive,
     svk_chan_repair_send, svk_chan_repair_receive, svk_chan_copy_in, svk_chan_copy_out,
-    svk_chan_put_header, svk_chan_get_header, svk_chan_thread_exists,
+    svk_chan_put_header, svk_chan_get_header, svk_chan_thread_exists, svk_chan_spin,
     pthread_mutex_trylock, pthread_mutex_consistent, svk_robust_lock, svk_futex_wait,
 )
 
@@ -49,6 +49,8 @@ cdef Py_ssize_t _CH_BIG = 65536
 # A sleeper wakes at least this often (a peer killed between publishing and
 # waking, a removed segment); a blocked call still uses far under 1% of a core.
 cdef double _CH_SLICE = 0.1
+# Before sleeping, poll this long (nanoseconds) for the other side.
+cdef long _CH_SPIN_NS = 10000
 # A lock waiter checks this often that the lock's owner exists.
 cdef double _CH_LOCK_SLICE = 0.5
 # A lock is held only for a copy: block=False and short timeouts still wait
@@ -225,12 +227,19 @@ cdef class ChannelBase(_Structure):
         Returns at once if that is already so; TimeoutError past the deadline."""
         cdef svk_channel *c = self._ch
         cdef uint32_t *word = &c.data_word if for_data else &c.space_word
-        cdef uint32_t v = svk_chan_announce(word)
-        cdef uint64_t head = svk_chan_load(&c.head)
-        cdef uint64_t tail = svk_chan_load(&c.tail)
+        cdef uint32_t v
+        cdef uint64_t head, tail, rsize = self._rsize
         cdef double now, end
         cdef timespec ts
         cdef int r
+        if not (timed and deadline <= sysvkit_monotonic()):
+            with nogil:
+                r = svk_chan_spin(c, for_data, rec, rsize, _CH_SPIN_NS)
+            if r:
+                return 0
+        v = svk_chan_announce(word)
+        head = svk_chan_load(&c.head)
+        tail = svk_chan_load(&c.tail)
         if not svk_chan_span_ok(head, tail, self._rsize):
             return 0            # the locked path reports it
         if (tail != head) if for_data else (tail + rec - head <= self._rsize):

@@ -276,3 +276,4 @@ cdef extern from "channel.h" nogil:
     int svk_chan_get_header(const char *ring, uint64_t rsize, uint64_t head, uint64_t tail,
                             uint32_t *n, uint64_t *payload)
     int svk_chan_thread_exists(uint32_t tid)
+    int svk_chan_spin(svk_channel *c, int for_data, uint64_t rec, uint64_t rsize, long ns)
