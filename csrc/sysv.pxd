@@ -223,6 +223,22 @@ cdef extern from "robust.h" nogil:
     void svk_deadline(timespec *ts, double seconds)
 
 
+cdef extern from "mutex.h" nogil:
+    # sysvkit.Mutex's segment layout and checks.
+    enum:
+        SVK_MUTEX_VERSION
+        FUTEX_TID_MASK
+
+    ctypedef struct svk_mutex:
+        pthread_mutex_t m
+
+    int svk_mutex_kind()
+    int svk_mutex_sane(const svk_mutex *mx)
+    uint32_t svk_mutex_word(svk_mutex *mx)
+    void svk_mutex_set_word(svk_mutex *mx, uint32_t v)
+    int svk_mutex_reap(svk_mutex *mx)
+    int svk_gettid()
+
 cdef extern from "channel.h" nogil:
     # Channel: a ring of byte messages in a segment (layout written down there).
     enum:

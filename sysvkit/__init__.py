@@ -23,16 +23,21 @@ from ._keys import IPC_PRIVATE, KeyParts, explain_key, ftok
 from ._records import Limits, MessageQueueInfo, SemaphoreSetInfo, ShmInfo, limits
 from .listing import list_message_queues, list_semaphores, list_shared_memory
 from .msgqueue import MessageQueue
+from .mutex import Mutex
 from .semaphores import Lock, Semaphore, SemaphoreSet
 from .shm import SharedMemory
+from .rwlock import RWLock
+from .event import Event
 from .channel import Channel
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CorruptError", "IPC_PRIVATE", "KeyParts", "Limits", "Lock", "MessageQueue", "MessageQueueInfo",
+    "Mutex",
     "RemovedError", "Semaphore", "SemaphoreSet", "SemaphoreSetInfo", "SharedMemory",
     "ShmInfo", "explain_key", "ftok", "limits", "list_message_queues", "list_semaphores",
     "list_shared_memory",
+    "RWLock", "Event",
     "Channel",
 ]

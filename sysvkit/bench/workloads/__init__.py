@@ -1,0 +1,1 @@
+"""The bench's workloads, one module per group; sysvkit.bench.registry lists them."""
