@@ -657,6 +657,47 @@ cdef class ChannelBase(_Structure):
                 return False
         return svk_chan_get_header(self._ring, self._rsize, pos, tail, n, off) == 0
 
+    # -- the bench's reference loops ----------------------------------------------------
+    def _bench_send(self, Py_ssize_t n, Py_ssize_t size):
+        """Send n messages of size bytes in a C loop -> seconds (the bench's
+        floor: the same ring and locks, without Python's per-call cost)."""
+        cdef bytes data = b"x" * size
+        cdef const char *p = PyBytes_AS_STRING(data)
+        cdef Py_ssize_t i
+        cdef double t0
+        if <uint64_t>size > self._maxmsg:
+            self._too_big(size)
+        t0 = sysvkit_monotonic()
+        for i in range(n):
+            self._send1(p, size, True, False, 0)
+        return sysvkit_monotonic() - t0
+
+    def _bench_receive(self, Py_ssize_t n, Py_ssize_t size):
+        """Receive n messages of at most size bytes into one buffer in a C
+        loop -> seconds."""
+        cdef bytearray buf = bytearray(size)
+        cdef char *dst = buf
+        cdef uint64_t head, off
+        cdef uint32_t k
+        cdef Py_ssize_t i
+        cdef double t0
+        if self._addr == NULL or self._ch == NULL:
+            self._closed()
+        t0 = sysvkit_monotonic()
+        self._pins += 1
+        try:
+            for i in range(n):
+                self._begin_receive(True, False, 0, &head, &k, &off)
+                if k > size:
+                    svk_chan_unlock(&self._ch.recv_lock, &self._snap_recv)
+                    raise ValueError("a message of %d bytes is longer than %d" % (k, size))
+                self._get(dst, off, k)
+                svk_chan_publish_receive(self._ch, head + svk_chan_record_size(k), 1)
+                svk_chan_unlock(&self._ch.recv_lock, &self._snap_recv)
+        finally:
+            self._pins -= 1
+        return sysvkit_monotonic() - t0
+
     # -- sizes -----------------------------------------------------------------------------
     def __len__(self):
         """The number of messages waiting."""

@@ -10,6 +10,7 @@ from typing import Callable, Dict, Iterator, Tuple
 
 from .runner import Result, Settings
 from .workloads import idle, mutex, pair, roundtrip, rwlock, sem, shm, throughput, wakeup
+from .workloads import channel
 
 Workload = Callable[[Settings], Iterator[Result]]
 
@@ -23,10 +24,12 @@ GROUPS: Dict[str, Tuple[str, Workload]] = {
     "wakeup": (wakeup.TITLE, wakeup.run),
     "mutex": (mutex.TITLE, mutex.run),
     "rwlock": (rwlock.TITLE, rwlock.run),
+    "channel": (channel.TITLE, channel.run),
 }
 
 # Workload groups whose rows compare with another sysvkit transport than the
 # transport's usual counterpart: {group: {transport: sysvkit transport}}.
 GROUP_COUNTERPARTS: Dict[str, Dict[str, str]] = {
     "mutex": mutex.COUNTERPARTS,
+    "channel": channel.COUNTERPARTS,
 }
