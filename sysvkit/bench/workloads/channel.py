@@ -171,7 +171,7 @@ def _too_big(name: str, size: int) -> Optional[str]:
 def _served(st: Settings, stack: contextlib.ExitStack, kinds: List[Kind], size: int,
             echo: bool) -> List[Tuple[str, Any, Optional[Child], Tuple[Sender, Receiver]]]:
     """Each transport opened, with a child that sends (or echoes) ``size`` bytes."""
-    out = []
+    out: List[Tuple[str, Any, Optional[Child], Tuple[Sender, Receiver]]] = []
     for name, factory, ways in kinds:
         ch = stack.enter_context(opened(factory))
         if ch.unsupported(size) or _too_big(name, size):
