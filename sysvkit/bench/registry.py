@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Callable, Dict, Iterator, Tuple
 
 from .runner import Result, Settings
-from .workloads import idle, mutex, pair, roundtrip, rwlock, sem, shm, throughput, wakeup
-from .workloads import attach
+from .workloads import (attach, channel, idle, mutex, pair, roundtrip, rwlock, sem, shm,
+                        throughput, wakeup)
 
 Workload = Callable[[Settings], Iterator[Result]]
 
@@ -25,6 +25,7 @@ GROUPS: Dict[str, Tuple[str, Workload]] = {
     "mutex": (mutex.TITLE, mutex.run),
     "rwlock": (rwlock.TITLE, rwlock.run),
     "attach": (attach.TITLE, attach.run),
+    "channel": (channel.TITLE, channel.run),
 }
 
 # Workload groups whose rows compare with another sysvkit transport than the
@@ -32,4 +33,5 @@ GROUPS: Dict[str, Tuple[str, Workload]] = {
 GROUP_COUNTERPARTS: Dict[str, Dict[str, str]] = {
     "mutex": mutex.COUNTERPARTS,
     "attach": attach.COUNTERPARTS,
+    "channel": channel.COUNTERPARTS,
 }
