@@ -30,7 +30,7 @@ from sysv cimport (
     svk_chan_mark_removed, svk_chan_removed,
     svk_chan_load, svk_chan_span_ok, svk_chan_publish_send, svk_chan_publish_receive,
     svk_chan_repair_send, svk_chan_repair_receive, svk_chan_copy_in, svk_chan_copy_out,
-    svk_chan_put_header, svk_chan_get_header, svk_chan_thread_exists,
+    svk_chan_put_header, svk_chan_get_header, svk_chan_thread_exists, svk_chan_spin,
     pthread_mutex_trylock, pthread_mutex_consistent, svk_robust_lock, svk_futex_wait,
 )
 
@@ -49,6 +49,8 @@ cdef Py_ssize_t _CH_BIG = 65536
 # A sleeper wakes at least this often (a peer killed between publishing and
 # waking, a removed segment); a blocked call still uses far under 1% of a core.
 cdef double _CH_SLICE = 0.1
+# Before sleeping, poll this long (nanoseconds) for the other side.
+cdef long _CH_SPIN_NS = 10000
 # A lock waiter checks this often that the lock's owner exists.
 cdef double _CH_LOCK_SLICE = 0.5
 # A lock is held only for a copy: block=False and short timeouts still wait
@@ -225,12 +227,19 @@ cdef class ChannelBase(_Structure):
         Returns at once if that is already so; TimeoutError past the deadline."""
         cdef svk_channel *c = self._ch
         cdef uint32_t *word = &c.data_word if for_data else &c.space_word
-        cdef uint32_t v = svk_chan_announce(word)
-        cdef uint64_t head = svk_chan_load(&c.head)
-        cdef uint64_t tail = svk_chan_load(&c.tail)
+        cdef uint32_t v
+        cdef uint64_t head, tail, rsize = self._rsize
         cdef double now, end
         cdef timespec ts
         cdef int r
+        if not (timed and deadline <= sysvkit_monotonic()):
+            with nogil:
+                r = svk_chan_spin(c, for_data, rec, rsize, _CH_SPIN_NS)
+            if r:
+                return 0
+        v = svk_chan_announce(word)
+        head = svk_chan_load(&c.head)
+        tail = svk_chan_load(&c.tail)
         if not svk_chan_span_ok(head, tail, self._rsize):
             return 0            # the locked path reports it
         if (tail != head) if for_data else (tail + rec - head <= self._rsize):
@@ -647,6 +656,47 @@ cdef class ChannelBase(_Structure):
             if tail == pos:
                 return False
         return svk_chan_get_header(self._ring, self._rsize, pos, tail, n, off) == 0
+
+    # -- the bench's reference loops ----------------------------------------------------
+    def _bench_send(self, Py_ssize_t n, Py_ssize_t size):
+        """Send n messages of size bytes in a C loop -> seconds (the bench's
+        floor: the same ring and locks, without Python's per-call cost)."""
+        cdef bytes data = b"x" * size
+        cdef const char *p = PyBytes_AS_STRING(data)
+        cdef Py_ssize_t i
+        cdef double t0
+        if <uint64_t>size > self._maxmsg:
+            self._too_big(size)
+        t0 = sysvkit_monotonic()
+        for i in range(n):
+            self._send1(p, size, True, False, 0)
+        return sysvkit_monotonic() - t0
+
+    def _bench_receive(self, Py_ssize_t n, Py_ssize_t size):
+        """Receive n messages of at most size bytes into one buffer in a C
+        loop -> seconds."""
+        cdef bytearray buf = bytearray(size)
+        cdef char *dst = buf
+        cdef uint64_t head, off
+        cdef uint32_t k
+        cdef Py_ssize_t i
+        cdef double t0
+        if self._addr == NULL or self._ch == NULL:
+            self._closed()
+        t0 = sysvkit_monotonic()
+        self._pins += 1
+        try:
+            for i in range(n):
+                self._begin_receive(True, False, 0, &head, &k, &off)
+                if k > size:
+                    svk_chan_unlock(&self._ch.recv_lock, &self._snap_recv)
+                    raise ValueError("a message of %d bytes is longer than %d" % (k, size))
+                self._get(dst, off, k)
+                svk_chan_publish_receive(self._ch, head + svk_chan_record_size(k), 1)
+                svk_chan_unlock(&self._ch.recv_lock, &self._snap_recv)
+        finally:
+            self._pins -= 1
+        return sysvkit_monotonic() - t0
 
     # -- sizes -----------------------------------------------------------------------------
     def __len__(self):

@@ -314,6 +314,37 @@ static inline int svk_chan_get_header(const char *ring, uint64_t rsize, uint64_t
     return 0;
 }
 
+static inline void svk_chan_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Before sleeping, poll for up to `ns` nanoseconds (a few microseconds: a
+ * peer running on another CPU answers within that, and a wake-up through
+ * the kernel costs more): 1 as soon as a receiver (for_data) would find a
+ * record or a sender would find room for rec bytes, or the positions look
+ * impossible (the locked path reports those); 0 when the time is up. */
+static inline int svk_chan_spin(svk_channel *c, int for_data, uint64_t rec, uint64_t rsize,
+                                long ns) {
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (unsigned i = 1;; i++) {
+        uint64_t head = __atomic_load_n(&c->head, __ATOMIC_ACQUIRE);
+        uint64_t tail = __atomic_load_n(&c->tail, __ATOMIC_ACQUIRE);
+        if (!svk_chan_span_ok(head, tail, rsize)) return 1;
+        if (for_data ? tail != head : tail + rec - head <= rsize) return 1;
+        svk_chan_relax();
+        if ((i & 15) == 0) {
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            if ((long long)(t.tv_sec - t0.tv_sec) * 1000000000LL + (t.tv_nsec - t0.tv_nsec) > ns)
+                return 0;
+        }
+    }
+}
+
 /* 1 if thread `tid` exists (in this PID namespace). */
 static inline int svk_chan_thread_exists(uint32_t tid) {
     if (tid == 0) return 0;

@@ -240,6 +240,23 @@ cdef extern from "mutex.h" nogil:
     int svk_gettid()
 
 
+cdef extern from "array.h" nogil:
+    # The layout of a SharedArray's segment after the common header.
+    enum:
+        SVK_ARRAY_VERSION
+        SVK_ARRAY_MAX_NDIM
+        SVK_ARRAY_MAX_DESCR
+        SVK_ARRAY_ALIGN
+        SVK_ARRAY_SHAPE_OFFSET
+
+    ctypedef struct svk_array_header:
+        uint32_t ndim
+        uint32_t descr_len
+        uint64_t itemsize
+        uint64_t nbytes
+        uint64_t data_offset
+
+
 cdef extern from "channel.h" nogil:
     # Channel: a ring of byte messages in a segment (layout written down there).
     enum:
@@ -293,6 +310,7 @@ cdef extern from "channel.h" nogil:
     int svk_chan_get_header(const char *ring, uint64_t rsize, uint64_t head, uint64_t tail,
                             uint32_t *n, uint64_t *payload)
     int svk_chan_thread_exists(uint32_t tid)
+    int svk_chan_spin(svk_channel *c, int for_data, uint64_t rec, uint64_t rsize, long ns)
 
 
 from libc.stdint cimport int32_t, int64_t

@@ -26,17 +26,19 @@ from .msgqueue import MessageQueue
 from .mutex import Mutex
 from .semaphores import Lock, Semaphore, SemaphoreSet
 from .shm import SharedMemory
+from .rwlock import RWLock
+from .event import Event
+from .array import SharedArray
 from .channel import Channel
 from .objqueue import Queue
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CorruptError", "IPC_PRIVATE", "KeyParts", "Limits", "Lock", "MessageQueue", "MessageQueueInfo",
-    "Mutex",
-    "RemovedError", "Semaphore", "SemaphoreSet", "SemaphoreSetInfo", "SharedMemory",
-    "ShmInfo", "explain_key", "ftok", "limits", "list_message_queues", "list_semaphores",
+    "Channel", "CorruptError", "Event", "IPC_PRIVATE", "KeyParts", "Limits", "Lock",
+    "MessageQueue", "MessageQueueInfo", "Mutex", "RWLock", "RemovedError", "Semaphore",
+    "SemaphoreSet", "SemaphoreSetInfo", "SharedArray", "SharedMemory", "ShmInfo",
+    "explain_key", "ftok", "limits", "list_message_queues", "list_semaphores",
     "list_shared_memory",
-    "Channel",
     "Queue",
 ]

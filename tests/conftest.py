@@ -26,10 +26,11 @@ suite's when one of these holds, and only then:
    ``ipc.path()``, or the ftok key of a file under this session's temporary
    directories (the low 24 bits of a key are the file's device and inode
    bits; the proj_id byte is whatever the test chose).
-3. Shared memory only: its creator pid (``cpid`` in /proc/sysvipc/shm) is a
-   process the suite started.  Queues and semaphore sets record no creator
-   pid (``lspid``/``lrpid`` and ``sempid`` name the last users, not the
-   creator), so for them only 1 and 2 count.  A segment whose creator is
+3. Shared memory: its creator pid (``cpid`` in /proc/sysvipc/shm) is a
+   process the suite started.  Message queues record no creator, but a
+   queue whose last sender (``lspid``), or else last receiver, is a process
+   the suite started is the suite's.  Semaphore sets record no pid in
+   /proc/sysvipc, so for them only 1 and 2 count.  A segment whose creator is
    alive and not the suite's is not ours even if its key matches (ftok keeps
    only 16 bits of the inode, so another program's file may share a key
    with one of ours); only a registered id outweighs that.
@@ -98,10 +99,25 @@ def ipc_ids() -> Dict[str, Set[int]]:
     return ids
 
 
+def owned_ipc_ids() -> Dict[str, Set[int]]:
+    """The ids of the IPC objects the suite made that exist now, by kind
+    (see Ownership): other programs' objects, coming and going meanwhile,
+    are not in it."""
+    if OWNERSHIP is None:
+        return ipc_ids()
+    OWNERSHIP.scan()
+    ids: Dict[str, Set[int]] = {kind: set() for kind in KINDS}
+    for kind, ident, _ in set(ipc_objects()) & OWNERSHIP.ours:
+        ids[kind].add(ident)
+    return ids
+
+
 @pytest.fixture(name="ipc_ids")
 def ipc_ids_fixture() -> Callable[[], Dict[str, Set[int]]]:
-    """The function that lists every IPC object's id, by kind."""
-    return ipc_ids
+    """The function that lists the ids of the objects the suite made that
+    exist now, by kind: ``before == ipc_ids()`` checks a command left none
+    of its own behind, whatever other programs do meanwhile."""
+    return owned_ipc_ids
 
 
 def remove_id(kind: str, ident: int) -> None:
@@ -260,7 +276,12 @@ def ipc_objects() -> Dict[Obj, int]:
                 fields = line.split()
                 if not fields:
                     continue
-                cpid = int(fields[4]) if kind == "shm" else 0
+                if kind == "shm":
+                    cpid = int(fields[4])
+                elif kind == "msg":         # no creator: the last sender, else receiver
+                    cpid = int(fields[5]) or int(fields[6])
+                else:
+                    cpid = 0
                 objs[(kind, int(fields[1]), int(fields[0]))] = cpid
     return objs
 
@@ -441,10 +462,10 @@ class Ownership:
         kind, ident, key = obj
         if (kind, ident) in self.ids:
             return True
-        if kind == "shm":
+        if kind in ("shm", "msg"):
             if self._creator_is_ours(cpid, recorded):
                 return True
-            if _start_time(cpid) is not None:
+            if kind == "shm" and _start_time(cpid) is not None:
                 return False        # a live creator that is not ours outweighs the key
         if key != 0 and key in self.keys:
             return True

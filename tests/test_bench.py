@@ -20,8 +20,18 @@ import pytest
 from sysvkit import _core, bench
 
 HAVE_SYSV_IPC = bench._sysv_ipc is not None
+HAVE_FASTER_FIFO = bench._faster_fifo is not None
 def posix_shm_names() -> Set[str]:
-    return {n for n in os.listdir("/dev/shm") if n.startswith("psm_")}
+    """The bench's POSIX segments whose creating process is gone (leftovers;
+    other runs' live segments come and go and are not counted)."""
+    from sysvkit.bench.transports.peers import POSIX_SHM_PREFIX
+    out = set()
+    for n in os.listdir("/dev/shm"):
+        if n.startswith(POSIX_SHM_PREFIX):
+            pid = int(n[len(POSIX_SHM_PREFIX):].split("_")[0])
+            if not os.path.exists("/proc/%d" % pid):
+                out.add(n)
+    return out
 
 
 def marked_pids(marker: str) -> List[int]:
@@ -88,6 +98,8 @@ def expected_rows() -> Set[Tuple[str, str]]:
            bench.MP_QUEUE]
     if HAVE_SYSV_IPC:
         msg.append(bench.SI_QUEUE)
+    if HAVE_FASTER_FIFO:           # a peer, where installed
+        msg.append(bench.FF_QUEUE)
     rows: Set[Tuple[str, str]] = set()
     for w in ("pair-16B", "pair-1KiB", "pair-64KiB"):
         rows |= {(w, t) for t in msg + [bench.C_MSG]}
@@ -105,13 +117,30 @@ def expected_rows() -> Set[Tuple[str, str]]:
             bench.UNIX_DGRAM, bench.TCP, bench.MP_QUEUE]
     if HAVE_SYSV_IPC:
         idle += [bench.SI_QUEUE, bench.SI_SEM]
+    if HAVE_FASTER_FIFO:
+        idle.append(bench.FF_QUEUE)
     rows |= {("idle-cpu", t) for t in idle}
     wake = msg + [bench.SK_SEM] + ([bench.SI_SEM] if HAVE_SYSV_IPC else [])
     for w in ("wakeup", "wakeup-timeout"):
         rows |= {(w, t) for t in wake}
     rows |= _mutex_rows()
+    rows |= _rwlock_rows()
+    rows |= _attach_rows()
+    rows |= channel_rows()
     rows |= _queue_rows()
     return rows
+
+
+def channel_rows() -> Set[Tuple[str, str]]:
+    """The rows of the "channel" group."""
+    from sysvkit.bench.workloads import channel as c
+    msg = [bench.SK_QUEUE, bench.PIPE, bench.UNIX_STREAM, bench.UNIX_DGRAM, bench.TCP,
+           bench.MP_QUEUE] + ([bench.SI_QUEUE] if HAVE_SYSV_IPC else [])
+    ff = [c.FF_ONE, c.FF_MANY] if HAVE_FASTER_FIFO else []
+    rows = {("channel-stream-" + label, t) for _, label in c.STREAM_SIZES
+            for t in msg + ff + [c.SK_CHANNEL, c.SK_CHANNEL_MANY, c.C_RING]}
+    return rows | {("channel-roundtrip-16B", t) for t in msg + [c.SK_CHANNEL]
+                   + ([c.FF_ONE] if HAVE_FASTER_FIFO else [])}
 
 
 def _queue_rows() -> Set[Tuple[str, str]]:
@@ -129,6 +158,18 @@ def _mutex_rows() -> Set[Tuple[str, str]]:
     locks = [m.SK_MUTEX, m.SK_LOCK, m.MP_LOCK] + ([m.POSIX_SEM] if HAVE_POSIX_IPC else [])
     return ({("mutex-pair", t) for t in locks + [m.C_MUTEX, m.C_LOCK]}
             | {("mutex-handoff", t) for t in locks})
+
+
+def _rwlock_rows() -> Set[Tuple[str, str]]:
+    from sysvkit.bench.workloads import rwlock as rw
+    return {("rwlock-read-pair", t) for t in (rw.SK_READ, rw.SK_READ_WITH, rw.SK_LOCK, rw.C_READ)}
+
+
+def _attach_rows(mib: int = 64) -> Set[Tuple[str, str]]:
+    from sysvkit.bench.workloads import attach as a
+    ways = [bench.SK_SHM, a.SK_POPULATE, a.SK_READINTO, bench.MP_SHM, a.C_PLAIN, a.C_POPULATE,
+            a.C_THREADS] + ([bench.SI_SHM] if HAVE_SYSV_IPC else [])
+    return {("attach-read-%dMiB" % mib, t) for t in ways}
 
 
 def check_results(doc: Dict[str, Any], rows: Set[Tuple[str, str]]) -> None:
@@ -161,12 +202,15 @@ def check_results(doc: Dict[str, Any], rows: Set[Tuple[str, str]]) -> None:
             assert r["vs_sysv_ipc"] is not None and r["vs_sysv_ipc"] > 0, r
         if r["group"] == "throughput":
             assert r["extra"]["MB/s"] > 0
-    # n/a is reserved for what cannot apply: System V messages over msgmax,
-    # and waits that have no timeout in sysv_ipc.
+    # n/a is reserved for what cannot apply: System V messages over msgmax
+    # (and datagrams over the socket's limit), and waits that have no
+    # timeout in sysv_ipc.
     for r in results:
         if not r["applicable"]:
-            assert r["workload"] in ("pair-64KiB", "idle-cpu", "wakeup-timeout"), r
-            assert "sysv" in r["transport"] or "C " in r["transport"], r
+            assert r["workload"] in ("pair-64KiB", "idle-cpu", "wakeup-timeout",
+                                     "channel-stream-1MiB"), r
+            assert ("sysv" in r["transport"] or "C " in r["transport"]
+                    or r["transport"] == bench.UNIX_DGRAM), r
     assert "targets" not in doc
     for c in doc["summary"]:
         assert set(c) == {"sysvkit", "other", "reference", "speed_ratio", "min", "max",

@@ -9,7 +9,7 @@ import os
 import signal
 import struct
 from itertools import repeat
-from typing import Any, Callable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ... import _core
 from ..optional import np
@@ -24,6 +24,11 @@ MP_QUEUE = "multiprocessing.Queue"
 FASTER_FIFO = "faster_fifo.Queue"
 PY_SHM = "py-sharedmemory"
 C_FLOOR = "C two memcpy (reference)"
+
+# The sysvkit transport each row compares with in the summary.
+COUNTERPARTS: Dict[str, str] = {
+    MP_QUEUE: SK_QUEUE, FASTER_FIFO: SK_QUEUE, PY_SHM: SK_QUEUE, C_FLOOR: SK_QUEUE,
+}
 
 SMALL = (12345, "label", 2.5)
 ARRAY_BYTES = 64 * MIB
