@@ -123,7 +123,7 @@ class Queue(Structure, _core.QueueBase):
             removed = False
         if removed:
             raise RemovedError(errno.EIDRM, "%s was already removed" % self._name())
-        handle = self
+        handle: Optional[Queue] = self
         if self.closed:
             try:
                 handle = type(self).from_id(self._ident)

@@ -6,7 +6,9 @@ import contextlib
 import functools
 import importlib
 import os
+import pickle
 import signal
+import time
 import struct
 from itertools import repeat
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
@@ -83,7 +85,6 @@ class _Producer:
         try:
             pid, _ = os.waitpid(self.pid, os.WNOHANG)
             if pid == 0:
-                import time
                 deadline = time.monotonic() + 10
                 while time.monotonic() < deadline:
                     pid, _ = os.waitpid(self.pid, os.WNOHANG)
@@ -131,7 +132,11 @@ def _transports(stack: contextlib.ExitStack, obj: Any, nbytes: int
         stack.callback(q2.remove)
         add(SK_QUEUE_OWN, q2.put, q2.get, orphaned=q2.remove)
     mq = FORK.Queue()
-    add(MP_QUEUE, mq.put, mq.get, lambda: (mq.close(), mq.join_thread()))
+
+    def flush() -> None:             # the feeder thread must finish before _exit
+        mq.close()
+        mq.join_thread()
+    add(MP_QUEUE, mq.put, mq.get, flush)
     ff = _optional("faster_fifo")
     if ff is not None:
         fq = ff.Queue(max_size_bytes=(3 * nbytes if big else 1 * MIB))
@@ -142,8 +147,11 @@ def _transports(stack: contextlib.ExitStack, obj: Any, nbytes: int
         stack.callback(rcv.close)
         stack.callback(snd.close)
         add(PY_SHM, snd.put, rcv.get, snd.wait_for_all_ack)
-    msg = 16 + len(__import__("pickle").dumps(obj, 5)) if not big else nbytes
-    loops.append((C_FLOOR, lambda n, msg=msg: _core.bench_c_two_memcpy(msg, n) * n))
+    msg = 16 + len(pickle.dumps(obj, 5)) if not big else nbytes
+
+    def floor(n: int) -> float:
+        return float(_core.bench_c_two_memcpy(msg, n) * n)
+    loops.append((C_FLOOR, floor))
     return loops, missing
 
 
