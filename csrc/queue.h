@@ -62,7 +62,6 @@
 #include <sys/shm.h>
 #include "channel.h"
 
-#define SVK_KIND_QUEUE      4
 #define SVK_QUEUE_VERSION   1
 
 #define SVK_Q_MAGIC         0x51564b00u     /* "\0KVQ" with the kind in the low byte */

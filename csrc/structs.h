@@ -29,6 +29,7 @@
 #define SVK_KIND_MUTEX   1
 #define SVK_KIND_CHANNEL 2
 #define SVK_KIND_ARRAY   3
+#define SVK_KIND_QUEUE   4
 #define SVK_KIND_TEST    255      /* the test suite's own */
 
 /* The low byte of the state word. */
