@@ -169,10 +169,12 @@ def msgsnd(int msqid, data, long mtype, int flags=0, *, timeout=None):
 
 cdef Py_ssize_t _msgmax() except -1:
     """The system's largest message (msgctl IPC_INFO)."""
-    cdef msqid_ds ds
-    if sysv.msgctl(0, IPC_INFO, &ds) == -1:
+    # IPC_INFO fills a struct msginfo through the msqid_ds pointer msgctl
+    # takes: hand it a msginfo, so that nothing is read through a cast.
+    cdef msginfo info
+    if sysv.msgctl(0, IPC_INFO, <msqid_ds *>&info) == -1:
         raise_errno(errno, "msgctl", WHAT_ID, 0)
-    return (<msginfo *>&ds).msgmax
+    return info.msgmax
 
 
 def msgrcv(int msqid, Py_ssize_t maxsize, long mtype=0, int flags=0, *, timeout=None):

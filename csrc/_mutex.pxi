@@ -86,6 +86,7 @@ cdef class MutexBase(_Structure):
                                "remove it and create it again" % self._shmid)
         raise_errno(r, "pthread_mutex_lock", WHAT_ID, self._shmid)
 
+    @cython.binding(False)
     def acquire(self, blocking=True, timeout=-1):
         """Acquire the mutex, as threading.Lock.acquire.
 
@@ -152,6 +153,7 @@ cdef class MutexBase(_Structure):
                 self._fail(r)
             self._ready()
 
+    @cython.binding(False)
     def release(self):
         """Release the mutex, as threading.Lock.release.  RuntimeError if
         this thread does not hold it (a forked child does not hold its
@@ -185,6 +187,7 @@ cdef class MutexBase(_Structure):
             if self._pins > 0:
                 self._pins -= 1
 
+    @cython.binding(False)
     def locked(self):
         """True if the mutex is held (by any thread of any process)."""
         self._ready()
@@ -210,6 +213,7 @@ cdef class MutexBase(_Structure):
         self._unpin()
         return True
 
+    @cython.binding(False)
     def __enter__(self):
         """Acquire (waiting for ever); returns the mutex."""
         cdef int r
@@ -231,6 +235,7 @@ cdef class MutexBase(_Structure):
             self._fail(r)
         return self
 
+    @cython.binding(False)
     def __exit__(self, exc_type, exc, tb):
         """Release."""
         self._ready()

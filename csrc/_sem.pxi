@@ -51,6 +51,24 @@ def semop(int semid, ops, *, timeout=None):
     Timed out: TimeoutError.  EINTR runs signal handlers and retries with
     the time left (PEP 475).
     """
+    return _semop(semid, ops, timeout, False)
+
+
+def semtimedop(int semid, ops, timeout):
+    """semtimedop(2): semop with a time limit of ``timeout`` seconds (None:
+    no limit, as a NULL timeout in C).
+
+    ``ops`` is a sequence of (sem_num, sem_op, sem_flg), applied atomically.
+    Timed out (EAGAIN from the kernel once the time is up, without
+    IPC_NOWAIT): TimeoutError.  EINTR runs signal handlers and retries with
+    the time left (PEP 475).  Errors name semtimedop and the id.
+    """
+    return _semop(semid, ops, timeout, True)
+
+
+cdef object _semop(int semid, object ops, object timeout, bint as_semtimedop):
+    """semop and semtimedop; ``as_semtimedop``: always call (and name)
+    semtimedop, with a NULL timeout when ``timeout`` is None."""
     cdef sembuf stackops[SYSVKIT_STACK_SOPS]
     cdef sembuf *sops = stackops
     cdef Py_ssize_t n = len(ops)
@@ -76,6 +94,11 @@ def semop(int semid, ops, *, timeout=None):
                     r = sysv.semtimedop(semid, sops, n, &ts)
                     if r == -1:
                         err = errno
+            elif as_semtimedop:
+                with nogil:
+                    r = sysv.semtimedop(semid, sops, n, NULL)
+                    if r == -1:
+                        err = errno
             else:
                 with nogil:
                     r = sysv.semop(semid, sops, n)
@@ -91,7 +114,7 @@ def semop(int semid, ops, *, timeout=None):
             free(sops)
     if err == EAGAIN and timed and not nowait and sysvkit_monotonic() >= deadline:
         raise_timeout("semtimedop", WHAT_ID, semid)
-    raise_errno(err, "semtimedop" if timed else "semop", WHAT_ID, semid)
+    raise_errno(err, "semtimedop" if timed or as_semtimedop else "semop", WHAT_ID, semid)
 
 
 cdef tuple _sem_tuple(int ident, semid_ds *ds):

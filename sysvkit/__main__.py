@@ -1,5 +1,5 @@
 """``python -m sysvkit``: the sysvkit command line (ipcs, key, rm, bench, demo)."""
 
-from sysvkit.cli import main
+from sysvkit.cli.main import main
 
 raise SystemExit(main())

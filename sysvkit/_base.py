@@ -8,6 +8,7 @@ Lock subclass it and supply the few kind-specific calls as class attributes.
 from __future__ import annotations
 
 import errno
+import os
 from typing import Any, Callable, ClassVar, NoReturn, Optional, Tuple, Type, TypeVar
 
 from . import _core
@@ -24,13 +25,24 @@ ACCESS_RW = 0o600
 ACCESS_R = 0o400
 
 
+def describe_name(path: Optional[StrPath], proj_id: Optional[int], key: int) -> str:
+    """How the caller named an object: the path and proj_id when given, and the key."""
+    if path is not None:
+        return "for path %r, proj_id %d (key %s)" % (os.fsdecode(path), proj_id or 0,
+                                                     key_hex(key))
+    return "with key %s" % key_hex(key)
+
+
 def open_or_create(get: Callable[[int, int], int], key: int, *, create: bool,
-                   exclusive: bool, mode: int, access: int = ACCESS_RW) -> Tuple[int, bool]:
+                   exclusive: bool, mode: int, access: int = ACCESS_RW,
+                   kind: str = "object", path: Optional[StrPath] = None,
+                   proj_id: Optional[int] = None) -> Tuple[int, bool]:
     """Open or create the object for ``key`` with ``get(key, flags) -> id``
     (a bound shmget/msgget/semget).  Returns (id, created).
 
     IPC_PRIVATE always creates.  create=False: the object must exist
-    (FileNotFoundError).  create=True: open it, or create it if missing;
+    (FileNotFoundError naming the ``kind`` and the ``path`` and ``proj_id``
+    it was asked for, if given).  create=True: open it, or create it if missing;
     exclusive=True: FileExistsError if it exists.  Knowing whether this call
     created the object lets the caller initialise it (semaphores) or decide
     what size= means (shared memory).
@@ -49,9 +61,12 @@ def open_or_create(get: Callable[[int, int], int], key: int, *, create: bool,
                     raise
         try:
             return get(key, access), False
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
             if not create:
-                raise
+                if exc.errno != errno.ENOENT:
+                    raise
+                raise FileNotFoundError(errno.ENOENT, "no %s %s: create=True creates it" % (
+                    kind, describe_name(path, proj_id, key))) from None
             # Removed between our two calls: try to create it again.
     raise FileExistsError(errno.EEXIST, "object for key %s keeps appearing and "
                           "disappearing" % key_hex(key))
@@ -68,6 +83,7 @@ class IPCObject:
     _id: int             # the id used by calls; -1 once closed
 
     # -- kind-specific calls, supplied by subclasses --------------------------
+
     @staticmethod
     def _stat_raw(ident: int) -> Tuple[int, ...]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -81,6 +97,7 @@ class IPCObject:
         raise NotImplementedError
 
     # -- identity ---------------------------------------------------------------
+
     @staticmethod
     def _resolve(path: Optional[StrPath], proj_id: Optional[int], key: Optional[int]) -> int:
         return resolve_key(path, proj_id, key)
@@ -136,6 +153,7 @@ class IPCObject:
         return self._id == self._closed_id
 
     # -- operations ---------------------------------------------------------------
+
     def stat(self) -> Any:
         """The object's kernel record (a frozen dataclass).
 
@@ -183,6 +201,7 @@ class IPCObject:
         raise exc
 
     # -- protocols ---------------------------------------------------------------
+
     def __enter__(self: _T) -> _T:
         return self
 

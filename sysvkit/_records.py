@@ -70,7 +70,10 @@ class SemaphoreSetInfo:
 
 @dataclass(**_DATACLASS_KW)
 class Limits:
-    """The kernel's System V IPC limits."""
+    """The kernel's System V IPC limits, each exactly as the kernel reports
+    it (IPC_INFO).  ``shmmax`` is not capped: on 64-bit Linux its default,
+    18446744073692774399, is above what a Python buffer can address
+    (2**63 - 1 bytes), and SharedMemory's size errors give both."""
 
     shmmax: int
     shmall: int

@@ -69,6 +69,7 @@ class Structure(_core._Structure, IPCObject):
     _record = staticmethod(shm_info)
 
     # -- opening and creating ----------------------------------------------------
+
     def _open_structure(self, path: Optional[StrPath], proj_id: Optional[int],
                         key: Optional[int], *, create: bool, exclusive: bool, mode: int,
                         size: int) -> bool:
@@ -84,14 +85,8 @@ class Structure(_core._Structure, IPCObject):
         def get(key: int, flags: int) -> int:
             return _core.shmget(key, nbytes if flags & _core.IPC_CREAT else 0, flags)
 
-        try:
-            ident, created = open_or_create(get, k, create=bool(create), exclusive=exclusive,
-                                            mode=mode)
-        except FileNotFoundError as exc:
-            if exc.errno == errno.ENOENT and not create:
-                raise FileNotFoundError(errno.ENOENT, "no %s %s: create=True creates it"
-                                        % (self._kind, self._describe(path, proj_id, k))) from None
-            raise
+        ident, created = open_or_create(get, k, create=bool(create), exclusive=exclusive,
+                                        mode=mode, kind=self._kind, path=path, proj_id=proj_id)
         try:
             self._set_ids(k, ident)
             self._attach_and_settle(self._stat_id(ident), created, nbytes)
@@ -104,13 +99,6 @@ class Structure(_core._Structure, IPCObject):
             self._drop_mapping()
             raise
         return created
-
-    @staticmethod
-    def _describe(path: Optional[StrPath], proj_id: Optional[int], key: int) -> str:
-        if path is not None:
-            return "for path %r, proj_id %d (key 0x%08x)" % (os.fsdecode(path), proj_id or 0,
-                                                             key & 0xFFFFFFFF)
-        return "with key 0x%08x" % (key & 0xFFFFFFFF)
 
     def _init_from_stat(self, t: Tuple[int, ...]) -> None:
         """from_id and unpickling: attach the existing segment and check it."""
@@ -186,6 +174,7 @@ class Structure(_core._Structure, IPCObject):
             pass
 
     # -- lifetime ------------------------------------------------------------------
+
     @property
     def closed(self) -> bool:
         """True once close() was called."""

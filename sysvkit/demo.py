@@ -25,7 +25,7 @@ import time
 from typing import IO, Any, Dict, Iterator, List, Optional
 
 import sysvkit
-from sysvkit import cli
+from sysvkit.cli.tables import KINDS, listing_lines
 
 __all__ = ["DemoError", "run"]
 
@@ -266,8 +266,8 @@ def _demo(workers: int, count: int, out: IO[str], seed: int, made: List[Any],
     mine = {"shm": shm.id, "msg": queue.id, "sem": lock.id}
     sections = []
     for kind in ("msg", "shm", "sem"):
-        records = [r for r in cli.KINDS[kind].listing() if r.id == mine[kind]]
-        sections.append(cli.listing_lines(kind, records))
+        records = [r for r in KINDS[kind].listing() if r.id == mine[kind]]
+        sections.append(listing_lines(kind, records))
     out.write("".join("".join(line + "\n" for line in lines) + "\n" for lines in sections))
 
     for i in range(workers):

@@ -4,7 +4,9 @@ Ints in; ints, bytes and tuples out; ``OSError`` (the built-in subclass for
 the errno, errno kept) on failure, naming the call and the key or id.
 Blocking calls release the GIL and retry on EINTR after running signal
 handlers (PEP 475); ``msgsnd``, ``msgrcv`` and ``semop`` take an optional
-``timeout`` in seconds and raise ``TimeoutError`` when it expires.
+``timeout`` in seconds and raise ``TimeoutError`` when it expires, and
+``semtimedop(semid, ops, timeout)`` is semop with the time limit given as C
+gives it.
 
 Shared memory is attached as an :class:`Attachment` that owns the mapping
 (no raw addresses: nothing here can make Python touch unmapped memory).
@@ -18,7 +20,7 @@ from ._core import (  # noqa: F401
     SHM_HUGETLB, SHM_INFO, SHM_LOCK, SHM_LOCKED, SHM_NORESERVE, SHM_RDONLY,
     SHM_RND, SHM_STAT, SHM_STAT_ANY, SHM_UNLOCK, Attachment, RemovedError,
     ftok, monotonic, msgctl, msgget, msgrcv, msgsnd, semctl, semget, semop,
-    shmat, shmctl, shmdt, shmget,
+    semtimedop, shmat, shmctl, shmdt, shmget,
 )
 
 # Spelled out (not computed) so that type checkers see the re-exports.
@@ -30,5 +32,6 @@ __all__ = [
     "SEM_UNDO", "SETALL", "SETVAL", "SHM_DEST", "SHM_EXEC", "SHM_HUGETLB", "SHM_INFO",
     "SHM_LOCK", "SHM_LOCKED", "SHM_NORESERVE", "SHM_RDONLY", "SHM_RND", "SHM_STAT",
     "SHM_STAT_ANY", "SHM_UNLOCK", "ftok", "monotonic", "msgctl", "msgget", "msgrcv",
-    "msgsnd", "semctl", "semget", "semop", "shmat", "shmctl", "shmdt", "shmget",
+    "msgsnd", "semctl", "semget", "semop", "semtimedop", "shmat", "shmctl", "shmdt",
+    "shmget",
 ]

@@ -72,7 +72,7 @@ class MessageQueue(_core.MessageQueueBase, IPCObject):
         if max_bytes is not None:
             max_bytes = check_int(max_bytes, "max_bytes", 1, _MAX_BYTES_MAX)
         ident, created = open_or_create(_core.msgget, k, create=create, exclusive=exclusive,
-                                        mode=mode)
+                                        mode=mode, kind=self._kind, path=path, proj_id=proj_id)
         self._set_ids(k, ident)
         try:
             self._msgmax = _msgmax()

@@ -36,6 +36,7 @@ _INIT_PAUSE_MAX = 0.02
 
 
 # -- kind-specific calls for IPCObject ---------------------------------------------
+
 def _sem_stat_raw(ident: int) -> Tuple[int, ...]:
     return _core.semctl(ident, 0, _core.IPC_STAT)  # type: ignore[no-any-return]
 
@@ -124,7 +125,8 @@ def _open_set(obj: IPCObject, path: Optional[StrPath], proj_id: Optional[int],
                 raise ValueError(need_count) from None
             raise
 
-    ident, created = open_or_create(get, k, create=create, exclusive=exclusive, mode=mode)
+    ident, created = open_or_create(get, k, create=create, exclusive=exclusive, mode=mode,
+                                    kind=obj._kind, path=path, proj_id=proj_id)
     if created:
         try:
             _initialise(ident, values)
@@ -141,6 +143,7 @@ def _open_set(obj: IPCObject, path: Optional[StrPath], proj_id: Optional[int],
 
 
 # -- SemaphoreSet ---------------------------------------------------------------------
+
 class SemaphoreSet(IPCObject):
     """A System V semaphore set: ``count`` semaphores changed atomically together.
 
@@ -326,6 +329,7 @@ class SemaphoreSet(IPCObject):
 # -- Semaphore ------------------------------------------------------------------------
 # with-blocks acquire and release (threading semantics), so the compiled
 # base's __enter__/__exit__ deliberately override IPCObject's (which close).
+
 class Semaphore(_core.SemaphoreBase, IPCObject):  # type: ignore[misc]
     """One semaphore, used as threading.Semaphore across processes.
 
@@ -486,6 +490,7 @@ class Semaphore(_core.SemaphoreBase, IPCObject):  # type: ignore[misc]
 
 
 # -- Lock -----------------------------------------------------------------------------
+
 class Lock(_core.LockBase, IPCObject):  # type: ignore[misc]  # __exit__: as Semaphore
     """A cross-process mutex, used as threading.Lock.
 

@@ -24,11 +24,24 @@ _SIZE_MAX = (1 << 63) - 1   # Py_ssize_t: the largest mapping Python can address
 
 
 def _shmmax() -> int:
-    """The kernel's largest segment size (shmmax), capped to what we can map."""
-    try:
-        return min(int(_core.shmctl(0, _core.IPC_INFO)[1]), _SIZE_MAX)
-    except OSError:  # pragma: no cover - IPC_INFO always works on Linux
-        return _SIZE_MAX
+    """The kernel's largest segment size (shmmax), exactly as the kernel gives
+    it (IPC_INFO; the number in /proc/sys/kernel/shmmax and in limits())."""
+    return int(_core.shmctl(0, _core.IPC_INFO)[1])
+
+
+def _check_size(nbytes: int, shmmax: int) -> None:
+    """A size above the kernel's shmmax, or above what a Python buffer can
+    address, is ValueError.  Messages always give the kernel's shmmax as the
+    kernel reports it, never capped: on 64-bit Linux the default is
+    18446744073692774399, above the largest ssize_t; when the buffer limit
+    (2**63 - 1 bytes) is the one that binds, the message names it apart."""
+    if nbytes > shmmax:
+        raise ValueError("size must be at most the kernel's shmmax, %d bytes, got %d"
+                         % (shmmax, nbytes))
+    if nbytes > _SIZE_MAX:
+        raise ValueError("size must be at most %d bytes, the largest buffer Python can "
+                         "address (the kernel's shmmax is %d), got %d"
+                         % (_SIZE_MAX, shmmax, nbytes))
 
 
 def _unpickle(cls: Type[SharedMemory], ident: int, readonly: bool) -> SharedMemory:
@@ -72,8 +85,11 @@ class SharedMemory(_core._Segment, IPCObject):
         - ``size``: bytes; required (> 0) to create.  When opening, 0 means
           the segment's size; a size larger than the segment is ValueError.
           The object's size is always the segment's.
-        - ``create``/``exclusive``/``mode``: as every sysvkit object (see
-          SPEC.md); ``key=IPC_PRIVATE`` always creates.
+        - ``create``: False (the default) opens an existing segment only;
+          True opens it, or creates it if there is none.  ``exclusive=True``
+          (with ``create=True``) insists on creating: FileExistsError if it
+          exists.  ``mode``: the permission bits of a new segment (default
+          0o600, the owner only).  ``key=IPC_PRIVATE`` always creates.
         - ``readonly``: attach read-only (SHM_RDONLY): ``buf`` is read-only
           and writing raises TypeError.  Opening needs only read permission.
         - ``hugetlb``: create the segment on huge pages (SHM_HUGETLB); an
@@ -91,10 +107,10 @@ class SharedMemory(_core._Segment, IPCObject):
         k = self._resolve(path, proj_id, key)
         creating = bool(create) or k == IPC_PRIVATE
         shmmax = _shmmax()
-        check_int(nbytes, "size", 0, shmmax)
+        _check_size(nbytes, shmmax)
         if creating and nbytes == 0:
             raise ValueError("size is required to create a segment: give size > 0 (bytes, "
-                             "at most shmmax=%d)" % shmmax)
+                             "at most the kernel's shmmax, %d)" % shmmax)
         readonly = bool(readonly)
         extra = _core.SHM_HUGETLB if hugetlb else 0
 
@@ -109,7 +125,8 @@ class SharedMemory(_core._Segment, IPCObject):
                 raise
 
         ident, created = open_or_create(get, k, create=bool(create), exclusive=exclusive,
-                                        mode=mode, access=ACCESS_R if readonly else ACCESS_RW)
+                                        mode=mode, access=ACCESS_R if readonly else ACCESS_RW,
+                                        kind=self._kind, path=path, proj_id=proj_id)
         try:
             t = self._stat_id(ident)
             if not created and nbytes > t[7]:
@@ -126,6 +143,7 @@ class SharedMemory(_core._Segment, IPCObject):
             raise
 
     # -- opening by id ------------------------------------------------------------
+
     @classmethod
     def from_id(cls, ident: int, *, readonly: bool = False) -> SharedMemory:
         """Open and attach an existing segment by its id.
@@ -156,6 +174,7 @@ class SharedMemory(_core._Segment, IPCObject):
             self._fail(exc)
 
     # -- the segment ---------------------------------------------------------------
+
     def _check_open(self) -> None:
         if not self._seg_attached:
             raise ValueError("operation on a closed %s" % self._kind)
@@ -227,6 +246,7 @@ class SharedMemory(_core._Segment, IPCObject):
         self._seg_populate()
 
     # -- lifetime --------------------------------------------------------------------
+
     def close(self) -> None:
         """Detach the segment (the kernel object stays; see remove()).
 

@@ -75,6 +75,13 @@ def run_bench_json(*args: str) -> Tuple[Dict[str, Any], str]:
     return json.loads(out), marker
 
 
+try:
+    import posix_ipc  # noqa: F401
+    HAVE_POSIX_IPC = True
+except ImportError:
+    HAVE_POSIX_IPC = False
+
+
 def expected_rows() -> Set[Tuple[str, str]]:
     """(workload, transport) of every row a full set of groups must have."""
     msg = [bench.SK_QUEUE, bench.PIPE, bench.UNIX_STREAM, bench.UNIX_DGRAM, bench.TCP,
@@ -102,7 +109,15 @@ def expected_rows() -> Set[Tuple[str, str]]:
     wake = msg + [bench.SK_SEM] + ([bench.SI_SEM] if HAVE_SYSV_IPC else [])
     for w in ("wakeup", "wakeup-timeout"):
         rows |= {(w, t) for t in wake}
+    rows |= _mutex_rows()
     return rows
+
+
+def _mutex_rows() -> Set[Tuple[str, str]]:
+    from sysvkit.bench.workloads import mutex as m
+    locks = [m.SK_MUTEX, m.SK_LOCK, m.MP_LOCK] + ([m.POSIX_SEM] if HAVE_POSIX_IPC else [])
+    return ({("mutex-pair", t) for t in locks + [m.C_MUTEX, m.C_LOCK]}
+            | {("mutex-handoff", t) for t in locks})
 
 
 def check_results(doc: Dict[str, Any], rows: Set[Tuple[str, str]]) -> None:
@@ -141,9 +156,15 @@ def check_results(doc: Dict[str, Any], rows: Set[Tuple[str, str]]) -> None:
         if not r["applicable"]:
             assert r["workload"] in ("pair-64KiB", "idle-cpu", "wakeup-timeout"), r
             assert "sysv" in r["transport"] or "C " in r["transport"], r
-    for t in doc["targets"]:
-        assert set(t) == {"name", "value", "target", "met"}
-        assert isinstance(t["met"], bool)
+    assert "targets" not in doc
+    for c in doc["summary"]:
+        assert set(c) == {"sysvkit", "other", "reference", "speed_ratio", "min", "max",
+                          "workloads"}
+        assert c["sysvkit"].startswith("sysvkit.") and not c["other"].startswith("sysvkit.")
+        assert 0 < c["min"] <= c["speed_ratio"] * (1 + 1e-9)
+        assert c["speed_ratio"] <= c["max"] * (1 + 1e-9)
+        assert c["workloads"] and isinstance(c["reference"], bool)
+        assert not any(w.startswith("idle") for w in c["workloads"])
 
 
 @pytest.mark.slow
@@ -155,12 +176,11 @@ def test_quick_json_every_workload_and_transport(
     assert doc["pinned"] == "same"       # the default: steady figures
     assert doc["limits"]["msgmax"] > 0
     check_results(doc, expected_rows())
-    names = " ".join(t["name"] for t in doc["targets"])
-    for part in ("queue pair / C pair", "Lock pair / C lock pair", "idle CPU",
-                 "wake-up with timeout / without", "shm fill / bytearray fill"):
-        assert part in names
+    others = {c["other"] for c in doc["summary"]}
+    assert {bench.PIPE, bench.UNIX_STREAM, bench.UNIX_DGRAM, bench.TCP, bench.MP_QUEUE,
+            bench.MP_LOCK, bench.MP_SHM, bench.C_MSG, bench.C_SEM, bench.PRIVATE} <= others
     if HAVE_SYSV_IPC:
-        assert "vs sysv_ipc" in names
+        assert {bench.SI_QUEUE, bench.SI_SEM, bench.SI_SHM} <= others
     assert not wait_gone(marker), "benchmark processes left running"
     assert ipc_ids() == before, "IPC objects left behind"
     assert posix_shm_names() <= before_posix
@@ -193,7 +213,11 @@ def test_table_output(capsys: pytest.CaptureFixture[str]) -> None:
     for col in ("transport", "median", "min..max", "unit", "vs best", "vs sysv_ipc"):
         assert col in header
     assert "sysvkit.Lock" in out and "sysvkit.Semaphore" in out
-    assert "Targets" in out and "Lock pair / C lock pair" in out
+    # A summary in the user's terms: how sysvkit compares, no targets or issues.
+    assert "Targets" not in out and "MISSED" not in out and "issue" not in out.lower()
+    assert "How sysvkit compares on this machine" in out
+    assert "sysvkit.Lock vs multiprocessing.Lock" in out
+    assert "sysvkit.Semaphore vs C semop pair (reference)" in out
 
 
 def test_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
@@ -212,7 +236,7 @@ def fake(workload: str, transport: str, value: float, better: str = "lower",
                         3, 10, reference)
 
 
-def test_ratios_and_targets() -> None:
+def test_ratios_and_summary() -> None:
     rows = [
         fake("pair-16B", bench.SK_QUEUE, 1.1),
         fake("pair-16B", bench.C_MSG, 1.0, reference=True),
@@ -240,18 +264,23 @@ def test_ratios_and_targets() -> None:
     assert by["throughput-16B", bench.SK_QUEUE].vs_sysv_ipc == pytest.approx(0.5)
     assert by["throughput-16B", bench.SI_QUEUE].vs_best == pytest.approx(2.0)
     assert by["pair-64KiB", bench.SK_QUEUE].vs_best is None
-    got = {t.name: t for t in bench.targets(rows)}
-    t = got["sysvkit queue pair / C pair (16B)"]
-    assert t.value == pytest.approx(1.1) and t.met
-    t = got["sysvkit Lock pair / C lock pair"]
-    assert t.value == pytest.approx(1.3) and not t.met
-    t = got["sysvkit.MessageQueue vs sysv_ipc (throughput-16B)"]
-    assert t.met
-    assert got["sysvkit.MessageQueue idle CPU while waiting (% of a core)"].met
-    t = got["sysvkit.MessageQueue wake-up with timeout / without"]
-    assert t.value == pytest.approx(1.1) and t.met
-    t = got["sysvkit shm fill / bytearray fill (64MiB)"]
-    assert t.value == pytest.approx(0.9) and t.met
+    got = {(c.sysvkit, c.other): c for c in bench.summary(rows)}
+    # The other's cost over sysvkit's counterpart: above 1, sysvkit is faster.
+    c = got[bench.SK_QUEUE, bench.SI_QUEUE]
+    assert c.speed == pytest.approx(2.0) and c.workloads == ["pair-16B", "throughput-16B"]
+    assert (c.low, c.high) == (pytest.approx(2.0), pytest.approx(2.0)) and not c.reference
+    assert got[bench.SK_QUEUE, bench.PIPE].speed == pytest.approx(0.5)
+    c = got[bench.SK_QUEUE, bench.C_MSG]
+    assert c.speed == pytest.approx(1.0 / 1.1) and c.reference
+    assert got[bench.SK_LOCK, bench.C_LOCK].speed == pytest.approx(1.0 / 1.3)
+    assert got[bench.SK_SHM, bench.PRIVATE].speed == pytest.approx(0.9)
+    assert not any(w.startswith("idle") for c in got.values() for w in c.workloads)
+    assert [c.reference for c in bench.summary(rows)] == sorted(c.reference for c in got.values())
+    text = bench.format_table(rows, bench.summary(rows), {
+        "mode": "quick", "repeats": 3, "platform": "Linux", "python": "3", "cpus": 2,
+        "limits": {"msgmax": 8192, "msgmnb": 16384}, "optional": {}})
+    assert "sysvkit.MessageQueue vs sysv_ipc.MessageQueue" in text
+    assert "Targets" not in text and "MISSED" not in text and "issue" not in text
 
 
 def test_measure_calibrates_to_budget() -> None:

@@ -317,6 +317,83 @@ def test_human_sizes() -> None:
     assert cli.human_size((1 << 64) - (1 << 24) - 1) == "16E"
 
 
+def util_linux_human(size: int) -> str:
+    """util-linux's size_to_human_string (lib/strutils.c, one-letter suffix,
+    one decimal) step by step in 64-bit unsigned arithmetic, as documented
+    there: the exponent is the largest of 10, 20, ... 60 with 2**exp <= size;
+    the remainder is scaled to thousandths of a unit (truncating, and
+    dividing by 1024 first where times 1000 would overflow), rounded half
+    up to tenths; ten tenths carry into the whole."""
+    u64 = (1 << 64) - 1
+    exp = 0
+    while exp < 60 and size >= 1 << (exp + 10):
+        exp += 10
+    dec = size >> exp
+    frac = size - (dec << exp)
+    if frac:
+        if frac >= u64 // 1000:
+            frac = ((frac // 1024) * 1000) // (1 << (exp - 10))
+        else:
+            frac = (frac * 1000) // (1 << exp)
+        frac = ((frac + 50) // 100) * 10          # tenths, times ten ("%02d")
+        if frac == 100:
+            dec, frac = dec + 1, 0
+    unit = "BKMGTPE"[exp // 10]
+    if not frac:
+        return "%d%s" % (dec, unit)
+    digits = "%02d" % frac
+    return "%d.%s%s" % (dec, digits.rstrip("0") if digits.endswith("0") else digits, unit)
+
+
+def human_sizes_to_check() -> List[int]:
+    """Thousands of sizes: every one up to 5000, the edges of each unit, and
+    pseudo-random ones of every magnitude up to 2**64 - 1."""
+    import random
+    rng = random.Random(11)
+    sizes = list(range(5001))
+    for exp in range(10, 70, 10):
+        for k in (1, 2, 3, 5, 9, 10, 99, 100, 511, 512, 1000, 1023):
+            base = k << exp
+            sizes += [base - 1, base, base + 1]
+            for tenth in range(1, 10):      # around each rounding threshold
+                edge = base + (tenth << exp) // 10 - (1 << exp) // 20
+                sizes += [edge - 1, edge, edge + 1]
+    for bits in range(1, 65):
+        sizes += [rng.getrandbits(bits) for _ in range(150)]
+    return sorted({n for n in sizes if 0 <= n < 1 << 64})
+
+
+def test_human_sizes_round_as_util_linux() -> None:
+    sizes = human_sizes_to_check()
+    assert len(sizes) > 10_000
+    wrong = [(n, cli.human_size(n), util_linux_human(n)) for n in sizes
+             if cli.human_size(n) != util_linux_human(n)]
+    assert not wrong, "%d sizes differ, e.g. %r" % (len(wrong), wrong[:5])
+    # The figures util-linux 2.38 prints for these (seen with ipcs --human).
+    assert [cli.human_size(n) for n in (1996, 26976, 16838)] == ["1.9K", "26.3K", "16.4K"]
+
+
+@needs_util_linux
+def test_human_sizes_match_real_ipcs(ipc: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """Segments of 150 sizes, listed by /usr/bin/ipcs --human and by ours."""
+    import random
+    rng = random.Random(5)
+    limit = min(sysvkit.limits().shmmax, 1 << 34)
+    sizes = [1996, 26976, 16838] + [rng.randrange(1, 1 << rng.randrange(1, 35)) for _ in range(147)]
+    ids = {}
+    for size in sizes:
+        size = max(1, min(size, limit))
+        ident = ipc.track_id("shm", ll.shmget(ll.IPC_PRIVATE, size, ll.IPC_CREAT | 0o600))
+        ids[ident] = size
+    theirs = parse_ipcs(util_ipcs("-m", "--human"))["shm"]
+    rc, out, _ = run_main(capsys, "ipcs", "-m", "--human")
+    assert rc == 0
+    ours = parse_ipcs(out)["shm"]
+    differ = [(size, theirs[i]["size"], ours[i]["size"]) for i, size in ids.items()
+              if theirs[i]["size"] != ours[i]["size"]]
+    assert not differ, differ[:5]
+
+
 # -- --resolve ---------------------------------------------------------------------------
 
 def test_resolve_names_file_and_proj_id(ipc: Any, tmp_path: Path,
@@ -471,6 +548,37 @@ def test_orphans(ipc: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert orphan not in left and never not in left and {held.id, alive.id} <= left
 
 
+def test_orphans_zombie_creator_is_gone(ipc: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """A creator that exited but is not yet reaped (a zombie) holds nothing:
+    its segment is an orphan, attached once or never."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from sysvkit import lowlevel as ll\n"
+         "never = ll.shmget(ll.IPC_PRIVATE, 4096, ll.IPC_CREAT | 0o600)\n"
+         "used = ll.shmget(ll.IPC_PRIVATE, 4096, ll.IPC_CREAT | 0o600)\n"
+         "ll.shmdt(ll.shmat(used))\n"
+         "print(never, used, flush=True)\n"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        never, used = (ipc.track_id("shm", int(i)) for i in proc.stdout.read().split())
+        deadline = time.monotonic() + 30
+        while True:         # exited, and left unreaped: never poll() or wait() here
+            with open("/proc/%d/stat" % proc.pid) as f:
+                if f.read().rpartition(")")[2].split()[0] == "Z":
+                    break
+            assert time.monotonic() < deadline, "the child did not exit"
+            time.sleep(0.01)
+        rc, out, _ = run_main(capsys, "ipcs", "--orphans")
+        assert rc == 0
+        listed = parse_ipcs(out)["shm"]
+        assert never in listed and used in listed
+        rc, out, _ = run_main(capsys, "rm", "--orphans", "--dry-run")
+        assert "would remove shared memory segment id %d " % used in out
+    finally:
+        proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
 def test_orphans_never_guesses_across_pid_namespaces(ipc: Any) -> None:
     """Seen from another pid namespace, a live creator's pid reads 0: not an orphan."""
     unshare = shutil.which("unshare")
@@ -563,6 +671,28 @@ def test_rm_errors(ipc: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert "no semaphore set with id" in one_error_line(proc.stderr)
 
 
+def test_rm_orphans_as_root_says_what_it_left_alone(ipc: Any, run_py: Any,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """Root without --all-users removes its own orphans only, and says how
+    many of other users' it left alone and how to remove them."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make another user's segment")
+    theirs = ipc.track_id("shm", int(run_py("""
+        import os
+        from sysvkit import lowlevel as ll
+        os.setgid(65534); os.setuid(65534)
+        print(ll.shmget(ll.IPC_PRIVATE, 4096, ll.IPC_CREAT | 0o600))
+    """).stdout))
+    rc, out, err = run_main(capsys, "rm", "--orphans", "--dry-run")
+    assert rc == 0 and err == ""
+    assert "segment id %d " % theirs not in out
+    note = [line for line in out.splitlines() if "left alone" in line]
+    assert len(note) == 1, out
+    count = int(re.search(r"(\d+) orphaned", note[0]).group(1))  # type: ignore[union-attr]
+    assert count >= 1 and "--all-users" in note[0]
+    assert theirs in all_ids()["shm"]
+
+
 def test_rm_permission_denied(ipc: Any, run_py: Any) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root to switch to another user")
@@ -604,6 +734,19 @@ def test_key_explain(capsys: pytest.CaptureFixture[str]) -> None:
         assert int(fields["device"], 16) == parts.device
         assert int(fields["inode"], 16) == parts.inode
     assert "proj_id  65 (0x41 'A')" in run_main(capsys, "key", "--explain", "0x41012345")[1]
+
+
+def test_key_explain_proj_id_zero_is_not_from_ftok(capsys: pytest.CaptureFixture[str]) -> None:
+    """A key whose proj_id byte is 0 (PostgreSQL's, say) was not made by
+    ftok: no device and inode are read into it."""
+    for text in ("0x0052e2c1", "5432001", "0x00ffffff"):
+        rc, out, _ = run_main(capsys, "key", "--explain", text)
+        assert rc == 0
+        assert "not made by ftok" in out
+        assert "device" not in out and "inode    " not in out
+        assert out.startswith("key      0x%08x" % int(text, 0))
+    rc, out, _ = run_main(capsys, "key", "--explain", "0")
+    assert rc == 0 and "IPC_PRIVATE" in out and "device" not in out
 
 
 # -- errors and exit codes ---------------------------------------------------------------

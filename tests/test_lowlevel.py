@@ -198,7 +198,8 @@ def test_constants_have_linux_values() -> None:
 
 def test_lowlevel_exports() -> None:
     for name in ("ftok", "shmget", "shmat", "shmdt", "shmctl", "msgget", "msgsnd", "msgrcv",
-                 "msgctl", "semget", "semop", "semctl", "Attachment", "RemovedError"):
+                 "msgctl", "semget", "semop", "semtimedop", "semctl", "Attachment",
+                 "RemovedError"):
         assert name in ll.__all__, name
     for name in LINUX_VALUES:
         assert name in ll.__all__, name
@@ -1664,3 +1665,64 @@ def test_no_leaks_in_core_loop(ipc: Any, new_msq: Callable[..., int], new_sem: C
     assert ll.msgctl(q, ll.IPC_STAT)[7] == 0
     assert not posix_timers()
     print("leak loop: %d iterations, RSS grew by %d bytes" % (n, grown))
+
+
+# -- semtimedop ---------------------------------------------------------------------------------------
+
+def test_semtimedop_applies_times_out_and_errors_as_semop(new_sem: Callable[..., int]) -> None:
+    s = new_sem(2)
+    ll.semtimedop(s, [(0, 2, 0), (1, 1, 0)], 1.0)              # applied at once, atomically
+    assert ll.semctl(s, 0, ll.GETALL) == (2, 1)
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError) as info:                  # the kernel's EAGAIN, time up
+        ll.semtimedop(s, [(0, -1, 0), (1, -2, 0)], 0.25)
+    assert 0.24 <= time.monotonic() - t0 < 2
+    check_oserror(info.value, TimeoutError, errno.ETIMEDOUT, "semtimedop", "id %d" % s)
+    assert ll.semctl(s, 0, ll.GETALL) == (2, 1)               # nothing applied
+    with pytest.raises(TimeoutError):
+        ll.semtimedop(s, [(1, -2, 0)], 0)
+    with pytest.raises(BlockingIOError) as blocking:         # the caller's IPC_NOWAIT wins
+        ll.semtimedop(s, [(1, -2, ll.IPC_NOWAIT)], 5)
+    check_oserror(blocking.value, BlockingIOError, errno.EAGAIN, "semtimedop", "id %d" % s)
+    threading.Timer(0.2, lambda: ll.semop(s, [(1, 1, 0)])).start()
+    ll.semtimedop(s, [(1, -2, 0)], 10)                        # woken before the limit
+    bg = Background(lambda: ll.semtimedop(s, [(1, -1, 0)], None))   # None: no limit
+    wait_blocked(bg.tid, "semop")
+    ll.semop(s, [(1, 1, 0)])
+    assert bg.join().exc is None
+    with pytest.raises(OSError) as big:
+        ll.semtimedop(s, [(0, 1, 0)] * (sysctl("sem")[2] + 1), 1)   # more than semopm
+    check_oserror(big.value, OSError, errno.E2BIG, "semtimedop", "id %d" % s)
+    for bad in (-1, float("nan")):
+        with pytest.raises(ValueError, match="timeout"):
+            ll.semtimedop(s, [(0, 1, 0)], bad)
+    with pytest.raises(TypeError, match="timeout"):
+        ll.semtimedop(s, [(0, 1, 0)], "1")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        ll.semtimedop(s, [(0, 1, 0)])  # type: ignore[call-arg]   # the limit is not optional
+    ll.semctl(s, 0, ll.IPC_RMID)
+    with pytest.raises(OSError) as gone:
+        ll.semtimedop(s, [(0, 1, 0)], 1)
+    assert gone.value.errno == errno.EINVAL and "semtimedop" in str(gone.value)
+
+
+@pytest.mark.parametrize("timeout", [None, 20.0])
+def test_semtimedop_releases_the_gil(new_sem: Callable[..., int],
+                                     timeout: Optional[float]) -> None:
+    s = new_sem(1)
+    bg = Background(lambda: ll.semtimedop(s, [(0, -1, 0)], timeout))
+    assert _progress_while(bg, "semop") > 10000
+    ll.semop(s, [(0, 1, 0)])
+    assert bg.join().exc is None
+
+
+def test_semtimedop_signal_runs_handlers_and_keeps_the_deadline(new_sem: Callable[..., int],
+                                                               itimer: List[float]) -> None:
+    s = new_sem(1)
+    _three_alarms(itimer)
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError):
+        ll.semtimedop(s, [(0, -1, 0)], 1.0)
+    elapsed = time.monotonic() - t0
+    assert len(itimer) == 3
+    assert 0.95 <= elapsed < 1.45, elapsed

@@ -1,0 +1,21 @@
+"""The bench's workload groups in the order they run: a new workload is one module in workloads/ (TITLE and run(settings)) plus one line here."""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, Iterator, Tuple
+
+from .runner import Result, Settings
+from .workloads import idle, mutex, pair, roundtrip, sem, shm, throughput, wakeup
+
+Workload = Callable[[Settings], Iterator[Result]]
+
+GROUPS: Dict[str, Tuple[str, Workload]] = {
+    "pair": (pair.TITLE, pair.run),
+    "sem": (sem.TITLE, sem.run),
+    "roundtrip": (roundtrip.TITLE, roundtrip.run),
+    "throughput": (throughput.TITLE, throughput.run),
+    "shm": (shm.TITLE, shm.run),
+    "idle": (idle.TITLE, idle.run),
+    "wakeup": (wakeup.TITLE, wakeup.run),
+    "mutex": (mutex.TITLE, mutex.run),
+}

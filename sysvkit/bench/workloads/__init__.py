@@ -1,0 +1,1 @@
+"""The bench's workloads, one module per group (pair, sem, roundtrip, throughput, shm, idle, wakeup); sysvkit.bench.registry lists them."""
