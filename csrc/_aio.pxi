@@ -105,6 +105,7 @@ cdef extern from *:
         double slice_end
         double armed_for
         sysvkit_timer timer
+    int sysvkit_timer_signal()
     int svk_aio_poke(svk_aio_cell *c, double when) nogil
     int svk_aio_cancelled(svk_aio_cell *c) nogil
     double svk_aio_slice_end(svk_aio_cell *c) nogil
@@ -355,6 +356,14 @@ cdef class _AioRequest:
                 return _AIO_TIMEDOUT
             if now >= svk_aio_slice_end(&self._cell):
                 return _AIO_SLICE
+
+
+def _aio_timer_signal():
+    """The signal the timers of waits deliver (chosen now if not yet)."""
+    cdef int s = sysvkit_timer_signal()
+    if s < 0:
+        raise_errno(errno, "sigaction", WHAT_ID, 0)
+    return s
 
 
 def _aio_timeout(timeout, bint acquire):

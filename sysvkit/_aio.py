@@ -69,9 +69,14 @@ Request = Any               # _core._AioRequest
 
 def _block_signals() -> None:
     """Process signals go to other threads (the main thread runs handlers);
-    a request's run() unblocks only the timer's signal, while it waits."""
+    only the signal of the waits' timers reaches a worker."""
+    sigs = set(signal.valid_signals())
     try:
-        signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        sigs.discard(_core._aio_timer_signal())
+    except OSError:
+        pass
+    try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
     except (OSError, ValueError):
         pass
 
@@ -138,12 +143,12 @@ class _Pool:
                 outcome = req.run()
             except BaseException:       # MemoryError and the like: let the caller retry
                 outcome = _ERROR
+            if outcome != _SLICE:
+                _deliver(req, outcome)  # first: the loop wakes during the rest
             with cond:
                 self._running.discard(req)
                 if outcome == _SLICE:
                     self._queue.append(req)
-                    continue
-            _deliver(req, outcome)
 
     def threads(self) -> int:
         with self._cond:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable, Dict, Iterator, Tuple
 
 from .runner import Result, Settings
-from .workloads import idle, mutex, pair, roundtrip, sem, shm, throughput, wakeup
+from .workloads import aio, idle, mutex, pair, roundtrip, sem, shm, throughput, wakeup
 
 Workload = Callable[[Settings], Iterator[Result]]
 
@@ -18,4 +18,5 @@ GROUPS: Dict[str, Tuple[str, Workload]] = {
     "idle": (idle.TITLE, idle.run),
     "wakeup": (wakeup.TITLE, wakeup.run),
     "mutex": (mutex.TITLE, mutex.run),
+    "aio": (aio.TITLE, aio.run),
 }
