@@ -3,6 +3,8 @@
 # sysvkit.Semaphore and sysvkit.Lock (sysvkit/semaphores.py) subclass these
 # classes together with the Python-level IPCObject, which supplies naming,
 # stat, remove, close, pickling, repr and ``_fail`` (error translation).
+# SemopBase holds what every such object shares (the id, the try-then-wait
+# calls); RWLockBase and EventBase (_rwlock.pxi) build on it too.
 #
 # Every operation first tries semop() with IPC_NOWAIT while holding the GIL:
 # a call that cannot block needs no GIL release, and the uncontended case,
@@ -62,54 +64,19 @@ cdef inline void _semobj_set(sembuf *op, int num, int delta, int flags) noexcept
 @cython.auto_pickle(False)
 @cython.binding(False)
 @cython.embedsignature.format("clinic")
-cdef class SemaphoreBase:
-    """Compiled base of sysvkit.Semaphore: acquire, release and wait_zero.
+cdef class SemopBase:
+    """Compiled base of every object built on one semaphore set (Semaphore,
+    Lock, RWLock, Event): the set's id, and the semop calls that try at once
+    and then wait with the GIL released.
 
     Not used directly: the Python subclass supplies ``_fail`` and ``_name``
-    (from sysvkit._base.IPCObject) and sets the id and member.
+    (from sysvkit._base.IPCObject) and sets the id.
     """
 
     cdef public int _id             # the set's id; -1 when closed (or not set up)
-    cdef int _sem_num               # the member
-    cdef int _undo_flag             # SEM_UNDO or 0
-    cdef sembuf _down               # acquire, blocking
-    cdef sembuf _down_nowait        # acquire, first try
-    cdef sembuf _up                 # release(1)
-    cdef sembuf _zero               # wait_zero, blocking
-    cdef sembuf _zero_nowait        # wait_zero, first try
-    cdef sembuf _unlock[2]          # Lock.release: only if the value is 0, then +1
 
     def __cinit__(self, *args, **kwargs):
         self._id = -1
-        self._prepare_ops(0, 0)
-
-    @cython.final
-    cdef void _prepare_ops(self, int num, int undo_flag) noexcept:
-        self._sem_num = num
-        self._undo_flag = undo_flag
-        _semobj_set(&self._down, num, -1, undo_flag)
-        _semobj_set(&self._down_nowait, num, -1, undo_flag | IPC_NOWAIT)
-        _semobj_set(&self._up, num, 1, undo_flag)
-        _semobj_set(&self._zero, num, 0, 0)
-        _semobj_set(&self._zero_nowait, num, 0, IPC_NOWAIT)
-        _semobj_set(&self._unlock[0], num, 0, IPC_NOWAIT)
-        _semobj_set(&self._unlock[1], num, 1, undo_flag)
-
-    def _prepare(self, int num, bint undo):
-        """Aim the operations at member ``num``, with SEM_UNDO if ``undo``."""
-        if num < 0 or num > 0xFFFF:
-            raise ValueError("index must be in 0..65535, got %d" % num)
-        self._prepare_ops(num, SEM_UNDO if undo else 0)
-
-    @property
-    def _member(self):
-        """The member index the operations act on."""
-        return self._sem_num
-
-    @property
-    def _undo(self):
-        """True when the operations use SEM_UNDO."""
-        return self._undo_flag != 0
 
     @cython.final
     cdef int _failed(self, int err, str call) except -1:
@@ -119,6 +86,14 @@ cdef class SemaphoreBase:
                                         self._name()))
         self._fail(exc)
         raise exc   # _fail always raises; this is a safety net
+
+    @cython.final
+    cdef int _getval_of(self, int num, int cmd) except -1:
+        """semctl(cmd) on member ``num``: GETVAL, GETPID, GETNCNT or GETZCNT."""
+        cdef int r = sysv.semctl(self._id, num, cmd)
+        if r == -1:
+            self._failed(errno, "semctl")
+        return r
 
     @cython.final
     cdef int _wait(self, sembuf *fast, sembuf *slow, int nsops, bint blocking,
@@ -168,6 +143,57 @@ cdef class SemaphoreBase:
             if err != EINTR:
                 self._failed(err, "semtimedop" if timeout >= 0 else "semop")
             PyErr_CheckSignals()
+
+
+@cython.auto_pickle(False)
+@cython.binding(False)
+@cython.embedsignature.format("clinic")
+cdef class SemaphoreBase(SemopBase):
+    """Compiled base of sysvkit.Semaphore: acquire, release and wait_zero.
+
+    Not used directly: the Python subclass supplies ``_fail`` and ``_name``
+    (from sysvkit._base.IPCObject) and sets the id and member.
+    """
+
+    cdef int _sem_num               # the member
+    cdef int _undo_flag             # SEM_UNDO or 0
+    cdef sembuf _down               # acquire, blocking
+    cdef sembuf _down_nowait        # acquire, first try
+    cdef sembuf _up                 # release(1)
+    cdef sembuf _zero               # wait_zero, blocking
+    cdef sembuf _zero_nowait        # wait_zero, first try
+    cdef sembuf _unlock[2]          # Lock.release: only if the value is 0, then +1
+
+    def __cinit__(self, *args, **kwargs):
+        self._prepare_ops(0, 0)
+
+    @cython.final
+    cdef void _prepare_ops(self, int num, int undo_flag) noexcept:
+        self._sem_num = num
+        self._undo_flag = undo_flag
+        _semobj_set(&self._down, num, -1, undo_flag)
+        _semobj_set(&self._down_nowait, num, -1, undo_flag | IPC_NOWAIT)
+        _semobj_set(&self._up, num, 1, undo_flag)
+        _semobj_set(&self._zero, num, 0, 0)
+        _semobj_set(&self._zero_nowait, num, 0, IPC_NOWAIT)
+        _semobj_set(&self._unlock[0], num, 0, IPC_NOWAIT)
+        _semobj_set(&self._unlock[1], num, 1, undo_flag)
+
+    def _prepare(self, int num, bint undo):
+        """Aim the operations at member ``num``, with SEM_UNDO if ``undo``."""
+        if num < 0 or num > 0xFFFF:
+            raise ValueError("index must be in 0..65535, got %d" % num)
+        self._prepare_ops(num, SEM_UNDO if undo else 0)
+
+    @property
+    def _member(self):
+        """The member index the operations act on."""
+        return self._sem_num
+
+    @property
+    def _undo(self):
+        """True when the operations use SEM_UNDO."""
+        return self._undo_flag != 0
 
     @cython.final
     cdef int _release(self, int n) except -1:

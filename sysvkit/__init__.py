@@ -26,6 +26,8 @@ from .msgqueue import MessageQueue
 from .mutex import Mutex
 from .semaphores import Lock, Semaphore, SemaphoreSet
 from .shm import SharedMemory
+from .rwlock import RWLock
+from .event import Event
 
 __version__ = "0.1.0"
 
@@ -35,4 +37,5 @@ __all__ = [
     "RemovedError", "Semaphore", "SemaphoreSet", "SemaphoreSetInfo", "SharedMemory",
     "ShmInfo", "explain_key", "ftok", "limits", "list_message_queues", "list_semaphores",
     "list_shared_memory",
+    "RWLock", "Event",
 ]

@@ -1,13 +1,16 @@
 """``python -m sysvkit demo``: worker processes sharing a segment, a queue and a lock.
 
-The parent writes a list of pseudo-random numbers into a SharedMemory
-segment.  Worker processes (started with ``spawn``: they get the three
+The parent names its SharedMemory segment, MessageQueue and Lock by a
+temporary file and a proj_id each (as cooperating programs name theirs),
+shows the keys ftok makes of them, and writes a list of pseudo-random
+numbers into the segment.  Worker processes (started with ``spawn``: they get the three
 objects by pickling, which reopens them by id) each test a slice of the
 numbers for primality, mark the primes in a flags area of the same
 segment, add how many numbers they checked to a counter in the segment
 under the Lock, and send their result over the MessageQueue.  The parent
 checks everything against its own sieve, prints the live listing of its
-objects and removes everything it made: also on errors, Ctrl-C or SIGTERM.
+objects (with the file and proj_id behind each key) and removes everything
+it made, the file too: also on errors, Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -17,15 +20,17 @@ import json
 import multiprocessing
 import os
 import random
+import shutil
 import signal
 import struct
 import sys
+import tempfile
 import threading
 import time
-from typing import IO, Any, Dict, Iterator, List, Optional
+from typing import IO, Any, Dict, Iterator, List, Optional, Tuple
 
 import sysvkit
-from sysvkit.cli.tables import KINDS, listing_lines
+from sysvkit.cli.tables import KINDS, key_hex, listing_lines
 
 __all__ = ["DemoError", "run"]
 
@@ -162,12 +167,56 @@ def _signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
 
-def _make(made: List[Any], cls: Any, **kwargs: Any) -> Any:
-    """Create an object and record it for removal, with no signal in between."""
+def _workdir(made: List[Any]) -> str:
+    """A new private directory holding the file that names the objects;
+    recorded for removal (after the objects), with no signal in between."""
     with _signals_held():
-        obj = cls(key=sysvkit.IPC_PRIVATE, **kwargs)
-        made.append(obj)
-    return obj
+        top = tempfile.mkdtemp(prefix="sysvkit-demo-")
+        made.append(top)
+    path = os.path.join(top, "objects")
+    with open(path, "x"):
+        pass
+    return path
+
+
+def _in_use(key: int) -> bool:
+    """Whether some object of any kind already has this key."""
+    for kind in KINDS.values():
+        try:
+            kind.get(key)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return True         # there, but not ours to open
+        return True
+    return False
+
+
+def _make(made: List[Any], cls: Any, path: str, first_proj: int,
+          **kwargs: Any) -> Tuple[Any, int]:
+    """Create an object named by ``path`` and the first proj_id from
+    ``first_proj`` whose key no object has yet (another program's object
+    must never be opened, let alone removed), and record it for removal with
+    no signal in between."""
+    started = time.time()
+    for proj in range(first_proj, 256):
+        key = sysvkit.ftok(path, proj)
+        if _in_use(key):
+            continue
+        with _signals_held():
+            try:
+                if cls is sysvkit.Lock:     # always opens or creates
+                    obj = cls(path, proj, **kwargs)
+                    if obj.stat().change_time < int(started) - 1:   # made by someone else
+                        obj.close()
+                        continue
+                else:
+                    obj = cls(path, proj, create=True, exclusive=True, **kwargs)
+            except FileExistsError:         # made meanwhile by someone else
+                continue
+            made.append(obj)
+        return obj, proj
+    raise DemoError("every key of %s is taken by other objects" % path)
 
 
 def _cleanup(made: List[Any], procs: List[Any]) -> None:
@@ -181,6 +230,9 @@ def _cleanup(made: List[Any], procs: List[Any]) -> None:
             p.kill()
             p.join()
     for obj in reversed(made):
+        if isinstance(obj, str):            # the directory of the naming file
+            shutil.rmtree(obj, ignore_errors=True)
+            continue
         for step in (obj.close, obj.remove):
             try:
                 step()
@@ -191,9 +243,11 @@ def _cleanup(made: List[Any], procs: List[Any]) -> None:
 def _demo(workers: int, count: int, out: IO[str], seed: int, made: List[Any],
           procs: List[Any]) -> int:
     size = _NUMBERS_AT + count * (_ITEM + 1)
-    shm = _make(made, sysvkit.SharedMemory, size=size)
-    queue = _make(made, sysvkit.MessageQueue)
-    lock = _make(made, sysvkit.Lock)
+    path = _workdir(made)
+    shm, shm_proj = _make(made, sysvkit.SharedMemory, path, 1, size=size)
+    queue, queue_proj = _make(made, sysvkit.MessageQueue, path, shm_proj + 1)
+    lock, lock_proj = _make(made, sysvkit.Lock, path, queue_proj + 1)
+    projs = {"shm": shm_proj, "msg": queue_proj, "sem": lock_proj}
 
     print("sysvkit demo: %d worker processes test %d numbers for primality, sharing"
           % (workers, count), file=out)
@@ -201,6 +255,13 @@ def _demo(workers: int, count: int, out: IO[str], seed: int, made: List[Any],
           "byte each)," % (shm.id, size), file=out)
     print("  a message queue (id %d) for their results and a lock (id %d) guarding the "
           "counter." % (queue.id, lock.id), file=out)
+    print("  Each is named by a file and a project id, as programs that share objects name "
+          "them:", file=out)
+    print("  ftok(%r, proj_id) gives the key:" % path, file=out)
+    for what, obj, kind in (("segment", shm, "shm"), ("queue", queue, "msg"),
+                            ("lock", lock, "sem")):
+        print("    proj_id %-3d -> key %s  (the %s)" % (projs[kind], key_hex(obj.key), what),
+              file=out)
     print(file=out)
     out.flush()
 
@@ -262,12 +323,14 @@ def _demo(workers: int, count: int, out: IO[str], seed: int, made: List[Any],
 
     # The live listing, while the workers are still attached.
     print(file=out)
-    print("Live listing of the demo's objects (python -m sysvkit ipcs):", file=out)
-    mine = {"shm": shm.id, "msg": queue.id, "sem": lock.id}
+    print("Live listing of the demo's objects (python -m sysvkit ipcs --resolve %s):"
+          % os.path.dirname(path), file=out)
+    mine = {"shm": shm, "msg": queue, "sem": lock}
     sections = []
     for kind in ("msg", "shm", "sem"):
-        records = [r for r in KINDS[kind].listing() if r.id == mine[kind]]
-        sections.append(listing_lines(kind, records))
+        records = [r for r in KINDS[kind].listing() if r.id == mine[kind].id]
+        resolved = {mine[kind].key: [(path, projs[kind])]}
+        sections.append(listing_lines(kind, records, resolved=resolved))
     out.write("".join("".join(line + "\n" for line in lines) + "\n" for lines in sections))
 
     for i in range(workers):
@@ -280,7 +343,8 @@ def _demo(workers: int, count: int, out: IO[str], seed: int, made: List[Any],
     _cleanup(made, procs)
     made.clear()
     procs.clear()
-    print("The workers exited; the segment, the queue and the lock are removed.", file=out)
+    print("The workers exited; the segment, the queue, the lock and the file that named "
+          "them are removed.", file=out)
     if problems:
         raise DemoError("; ".join(problems))
     return 0

@@ -20,6 +20,7 @@ import pytest
 from sysvkit import _core, bench
 
 HAVE_SYSV_IPC = bench._sysv_ipc is not None
+HAVE_FASTER_FIFO = bench._faster_fifo is not None
 def posix_shm_names() -> Set[str]:
     return {n for n in os.listdir("/dev/shm") if n.startswith("psm_")}
 
@@ -88,6 +89,8 @@ def expected_rows() -> Set[Tuple[str, str]]:
            bench.MP_QUEUE]
     if HAVE_SYSV_IPC:
         msg.append(bench.SI_QUEUE)
+    if HAVE_FASTER_FIFO:           # a peer, where installed
+        msg.append(bench.FF_QUEUE)
     rows: Set[Tuple[str, str]] = set()
     for w in ("pair-16B", "pair-1KiB", "pair-64KiB"):
         rows |= {(w, t) for t in msg + [bench.C_MSG]}
@@ -105,11 +108,14 @@ def expected_rows() -> Set[Tuple[str, str]]:
             bench.UNIX_DGRAM, bench.TCP, bench.MP_QUEUE]
     if HAVE_SYSV_IPC:
         idle += [bench.SI_QUEUE, bench.SI_SEM]
+    if HAVE_FASTER_FIFO:
+        idle.append(bench.FF_QUEUE)
     rows |= {("idle-cpu", t) for t in idle}
     wake = msg + [bench.SK_SEM] + ([bench.SI_SEM] if HAVE_SYSV_IPC else [])
     for w in ("wakeup", "wakeup-timeout"):
         rows |= {(w, t) for t in wake}
     rows |= _mutex_rows()
+    rows |= _rwlock_rows()
     return rows
 
 
@@ -118,6 +124,11 @@ def _mutex_rows() -> Set[Tuple[str, str]]:
     locks = [m.SK_MUTEX, m.SK_LOCK, m.MP_LOCK] + ([m.POSIX_SEM] if HAVE_POSIX_IPC else [])
     return ({("mutex-pair", t) for t in locks + [m.C_MUTEX, m.C_LOCK]}
             | {("mutex-handoff", t) for t in locks})
+
+
+def _rwlock_rows() -> Set[Tuple[str, str]]:
+    from sysvkit.bench.workloads import rwlock as rw
+    return {("rwlock-read-pair", t) for t in (rw.SK_READ, rw.SK_READ_WITH, rw.SK_LOCK, rw.C_READ)}
 
 
 def check_results(doc: Dict[str, Any], rows: Set[Tuple[str, str]]) -> None:

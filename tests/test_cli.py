@@ -21,6 +21,7 @@ import sysvkit
 from sysvkit import cli
 from sysvkit import lowlevel as ll
 from sysvkit.cli import main
+from sysvkit.cli.tables import slot_order
 
 IPCS = shutil.which("ipcs")
 IPCMK = shutil.which("ipcmk")
@@ -842,6 +843,81 @@ def test_demo_runs_and_leaves_nothing_behind() -> None:
     assert list(listing["msg"]) == [ids["msg"]] and list(listing["sem"]) == [ids["sem"]]
 
 
+DEMO_NAMES = re.compile(r"ftok\('([^']+)', proj_id\) gives the key:\n"
+                        r"    proj_id (\d+) +-> key (0x[0-9a-f]{8})  \(the segment\)\n"
+                        r"    proj_id (\d+) +-> key (0x[0-9a-f]{8})  \(the queue\)\n"
+                        r"    proj_id (\d+) +-> key (0x[0-9a-f]{8})  \(the lock\)\n")
+
+
+def demo_names(text: str) -> Tuple[str, Dict[str, Tuple[int, int]]]:
+    """The file the demo named its objects by, and {kind: (proj_id, key)}."""
+    m = DEMO_NAMES.search(text)
+    assert m, text
+    g = m.groups()
+    return g[0], {kind: (int(g[1 + 2 * i]), int(g[2 + 2 * i], 16))
+                  for i, kind in enumerate(("shm", "msg", "sem"))}
+
+
+def all_keys() -> Set[int]:
+    return {r.key & 0xFFFFFFFF for lister in LISTER.values() for r in lister()}
+
+
+def test_demo_names_its_objects_by_a_file_and_proj_id() -> None:
+    """Not IPC_PRIVATE: each object's key is ftok of a temporary file and a
+    proj_id, shown with the listing as ipcs --resolve shows it; the file
+    goes with the objects."""
+    proc = run_cli("demo", "--workers", "2", "--numbers", "3000")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    ids = demo_ids(out)
+    path, names = demo_names(out)
+    listing = parse_ipcs(out.split("Live listing", 1)[1])
+    assert "--resolve %s" % os.path.dirname(path) in out
+    for kind, (proj, key) in names.items():
+        assert key != 0 and key >> 24 == proj         # ftok's top byte is the proj_id
+        (row,) = listing[kind].values()
+        assert int(row["key"], 16) == key and int(row[{"shm": "shmid", "msg": "msqid",
+                                                       "sem": "semid"}[kind]]) == ids[kind]
+        rows = [line for line in out.splitlines() if line.startswith("0x%08x " % key)]
+        assert len(rows) == 1 and rows[0].endswith(" %s proj_id=%d" % (path, proj))
+    assert len({p for p, _ in names.values()}) == 3
+    assert_gone(ids)
+    assert not os.path.exists(path) and not os.path.exists(os.path.dirname(path))
+    assert not {key for _, key in names.values()} & all_keys()
+
+
+def test_demo_failing_still_removes_its_file_and_objects() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "sysvkit", "demo", "--workers", "2",
+                             "--numbers", "2000000"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        head = ""
+        for line in proc.stdout:
+            head += line
+            if "(the lock)" in line:
+                break
+        ids = demo_ids(head)
+        path, names = demo_names(head)
+        assert os.path.exists(path)
+        deadline = time.monotonic() + 30
+        workers: List[int] = []
+        while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            workers = _spawned_workers(proc.pid)
+            time.sleep(0.01)
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 1, err
+    assert_gone(ids)
+    assert not os.path.exists(os.path.dirname(path))
+    assert not {key for _, key in names.values()} & all_keys()
+
+
 def start_long_demo() -> Tuple["subprocess.Popen[str]", Dict[str, int]]:
     """Start a long demo (2 workers, 2 million numbers); return it and the ids
     of its objects, read from its first lines."""
@@ -970,5 +1046,5 @@ def test_ipcs_rows_in_kernel_slot_order_like_util_linux() -> None:
         return sysvkit.ShmInfo(0, ident, 0, 0, 0, 0, 0o600, 4096, 0, 1, 1, 0, 0, 0)
 
     rows = [seg(98365), seg(98366), seg(131072), seg(98367)]    # 131072: slot 0, sequence 4
-    ordered = [r.id for r in sorted(rows, key=cli._slot_order)]
+    ordered = [r.id for r in sorted(rows, key=slot_order)]
     assert ordered == [131072, 98365, 98366, 98367]

@@ -145,3 +145,17 @@ def test_library_does_not_import_the_programs() -> None:
             continue
         bad = {m for m in deps if m.startswith(programs)}
         assert not bad, "%s imports %s" % (name, sorted(bad))
+
+
+def test_every_package_ships() -> None:
+    """Each package folder is listed in pyproject.toml, so that a wheel
+    (not only an editable install) carries it."""
+    pyproject = PKG.parent / "pyproject.toml"
+    if not pyproject.is_file():
+        pytest.skip("an installed copy: no pyproject.toml beside it")
+    import re
+    m = re.search(r"^packages\s*=\s*\[([^\]]*)\]", pyproject.read_text(), re.M)
+    assert m, "no packages list under [tool.setuptools]"
+    listed = set(re.findall(r'"([^"]+)"', m.group(1)))
+    folders = {module_name(p) for p in PKG.rglob("__init__.py")}
+    assert folders <= listed, "not shipped: %s" % sorted(folders - listed)

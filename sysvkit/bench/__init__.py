@@ -7,9 +7,10 @@ table, JSON) and command.py (options, run, main).  This module re-exports
 what callers and tests use.
 
 Measures sysvkit's MessageQueue, Semaphore, Lock and SharedMemory beside
-``os.pipe``, Unix domain sockets (stream and datagram), TCP on 127.0.0.1 and,
-where installed, ``sysv_ipc`` and ``multiprocessing`` (Queue, Lock,
-shared_memory), plus reference loops that make the same system calls from C.
+``os.pipe``, Unix domain sockets (stream and datagram), TCP on 127.0.0.1,
+``multiprocessing`` (Queue, Lock, shared_memory) and, where installed,
+``sysv_ipc`` and ``faster_fifo`` (its Queue), plus reference loops that
+make the same system calls from C.
 
 Workload groups (``--only GROUP``, repeatable):
 
@@ -65,6 +66,7 @@ is left out of the summary (its figures sit near 0).
 from __future__ import annotations
 
 from .command import add_arguments, main, run
+from .optional import faster_fifo as _faster_fifo
 from .optional import np as _np
 from .optional import sysv_ipc as _sysv_ipc
 from .registry import GROUPS
@@ -73,8 +75,8 @@ from .runner import KIB, MIB, PIN_MODES, Child, ChildDied, Result, Settings, mea
     measure_all
 from .transports.own import (C_LOCK, C_MSG, C_SEM, C_SEM_UNDO, SK_LOCK, SK_QUEUE, SK_SEM,
                              SK_SHM)
-from .transports.peers import (MP_LOCK, MP_QUEUE, MP_SHM, PIPE, PRIVATE, SI_QUEUE, SI_SEM,
-                               SI_SHM, TCP, UNIX_DGRAM, UNIX_STREAM)
+from .transports.peers import (FF_QUEUE, MP_LOCK, MP_QUEUE, MP_SHM, PIPE, PRIVATE, SI_QUEUE,
+                               SI_SEM, SI_SHM, TCP, UNIX_DGRAM, UNIX_STREAM)
 from .workloads.idle import run as bench_idle
 from .workloads.pair import PAIR_SIZES
 from .workloads.pair import msgmax as _msgmax
@@ -91,6 +93,6 @@ __all__ = ["add_arguments", "run", "main", "Result", "Settings", "GROUPS", "meas
            "measure_all", "add_ratios", "summary", "format_table", "Comparison", "Child",
            "ChildDied", "KIB", "MIB", "PIN_MODES", "PAIR_SIZES", "XPROC_SIZES", "WAKE_TIMEOUT",
            "SK_QUEUE", "SK_SEM", "SK_LOCK", "SK_SHM", "SI_QUEUE", "SI_SEM", "SI_SHM", "PIPE",
-           "UNIX_STREAM", "UNIX_DGRAM", "TCP", "MP_QUEUE", "MP_LOCK", "MP_SHM", "C_MSG",
+           "UNIX_STREAM", "UNIX_DGRAM", "TCP", "MP_QUEUE", "FF_QUEUE", "MP_LOCK", "MP_SHM", "C_MSG",
            "C_SEM", "C_SEM_UNDO", "C_LOCK", "PRIVATE", "bench_pair", "bench_sem",
            "bench_roundtrip", "bench_throughput", "bench_shm", "bench_idle", "bench_wakeup"]

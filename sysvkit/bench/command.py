@@ -1,4 +1,7 @@
-"""The bench command: its options, run() (every chosen workload group, then the report) and main() for ``python -m sysvkit.bench``."""
+"""The bench command: its options, run() and main() (``python -m sysvkit.bench``).
+
+run() runs every chosen workload group, then prints the report.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The optional packages the bench compares with or uses: numpy and sysv_ipc (None when missing)."""
+"""The optional packages the bench uses: numpy, sysv_ipc, faster_fifo (or None)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,12 @@ try:  # a peer to compare with
     sysv_ipc = importlib.import_module("sysv_ipc")   # untyped: used as Any
 except ImportError:  # pragma: no cover - depends on the environment
     sysv_ipc = None
+
+faster_fifo: Any
+try:  # a peer to compare with: a queue in shared memory
+    faster_fifo = importlib.import_module("faster_fifo")
+except ImportError:  # pragma: no cover - depends on the environment
+    faster_fifo = None
 
 
 def sysv_ipc_sem_timeout() -> bool:

@@ -1,11 +1,15 @@
-"""The bench's workload groups in the order they run: a new workload is one module in workloads/ (TITLE and run(settings)) plus one line here."""
+"""The bench's workload groups, in the order they run.
+
+A new workload is one module in workloads/ (TITLE and run(settings))
+plus one line here.
+"""
 
 from __future__ import annotations
 
 from typing import Callable, Dict, Iterator, Tuple
 
 from .runner import Result, Settings
-from .workloads import aio, idle, mutex, pair, roundtrip, sem, shm, throughput, wakeup
+from .workloads import aio, idle, mutex, pair, roundtrip, rwlock, sem, shm, throughput, wakeup
 
 Workload = Callable[[Settings], Iterator[Result]]
 
@@ -18,5 +22,12 @@ GROUPS: Dict[str, Tuple[str, Workload]] = {
     "idle": (idle.TITLE, idle.run),
     "wakeup": (wakeup.TITLE, wakeup.run),
     "mutex": (mutex.TITLE, mutex.run),
+    "rwlock": (rwlock.TITLE, rwlock.run),
     "aio": (aio.TITLE, aio.run),
+}
+
+# Workload groups whose rows compare with another sysvkit transport than the
+# transport's usual counterpart: {group: {transport: sysvkit transport}}.
+GROUP_COUNTERPARTS: Dict[str, Dict[str, str]] = {
+    "mutex": mutex.COUNTERPARTS,
 }

@@ -1,4 +1,4 @@
-"""The bench's report: ratios between transports, the table printed by default, and the JSON document of --json."""
+"""The bench's report: ratios, the summary, the table and the --json document."""
 
 from __future__ import annotations
 
@@ -74,11 +74,12 @@ def summary(results: List[Result]) -> List[Comparison]:
     """For each other transport, how sysvkit's counterpart compares with it
     on this machine; peers first, then references, each in table order."""
     pairs = counterparts()
+    from .registry import GROUP_COUNTERPARTS
     idx = {(r.workload, r.transport): r for r in results if r.applicable}
     ratios: Dict[Tuple[str, str], List[Tuple[str, float]]] = {}
     reference: Dict[str, bool] = {}
     for r in results:
-        mine = pairs.get(r.transport)
+        mine = GROUP_COUNTERPARTS.get(r.group, pairs).get(r.transport)
         if mine is None or not r.applicable or r.group in _NOT_SUMMED:
             continue
         sk = idx.get((r.workload, mine))

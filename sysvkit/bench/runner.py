@@ -1,4 +1,8 @@
-"""The bench's runner: settings, result rows, measuring and statistics, and the child processes that serve the other end."""
+"""The bench's runner: settings, rows, measuring, statistics, child processes.
+
+A child process serves the other end of a transport (or reads shared
+memory) on commands from a control pipe, and cleans up if this one dies.
+"""
 
 from __future__ import annotations
 
@@ -420,8 +424,9 @@ class Child:
 
 @contextlib.contextmanager
 def child(st: Settings, channel: Optional[Served] = None,
-           serve: Optional[Callable[[], Loop]] = None,
-           orphan_cleanup: Optional[Callable[[], Any]] = None) -> Iterator[Child]:
+          serve: Optional[Callable[[], Loop]] = None,
+          orphan_cleanup: Optional[Callable[[], Any]] = None) -> Iterator[Child]:
+    """A Child for the length of a with block: stopped and reaped at its end."""
     child = Child(st, channel, serve, orphan_cleanup)
     try:
         yield child

@@ -1,7 +1,10 @@
-"""The ``sysvkit`` command line (``python -m sysvkit``): main.py is the entry point and parser, ipcs.py, key.py and rm.py one command each, tables.py the util-linux table layouts every listing uses.
+"""The ``sysvkit`` command line (``python -m sysvkit``), one module per concern.
+
+main.py is the entry point and parser; ipcs.py, key.py and rm.py hold one
+command each; tables.py the util-linux table layouts every listing uses.
 
 The names below are re-exported for callers of ``sysvkit.cli.main()`` and
-the helpers tests use.
+of the helpers.
 """
 
 from .main import main
@@ -9,7 +12,5 @@ from .orphans import is_orphan
 from .resolve import resolve_keys
 from .tables import KINDS, human_size, key_hex, listing_lines, slot_order
 
-_slot_order = slot_order    # the name the tests know
-
 __all__ = ["main", "KINDS", "listing_lines", "human_size", "key_hex", "resolve_keys",
-           "is_orphan"]
+           "is_orphan", "slot_order"]

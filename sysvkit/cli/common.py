@@ -1,4 +1,7 @@
-"""What every command of the command line shares: the program name, CommandError (one line on stderr, exit 1), that line, and the argument types (keys, proj_ids, ids)."""
+"""What every command shares: the program name, CommandError and the argument types.
+
+CommandError is an expected failure: one line on stderr, exit status 1.
+"""
 
 from __future__ import annotations
 
@@ -66,4 +69,3 @@ def int_in(lo: int, hi: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError("must be in %d..%d, got %d" % (lo, hi, value))
         return value
     return parse
-

@@ -1,4 +1,4 @@
-"""``sysvkit ipcs``: list IPC objects as util-linux ipcs does (its options, sections and columns), or every field as JSON."""
+"""``sysvkit ipcs``: list IPC objects as util-linux ipcs does, or every field as JSON."""
 
 from __future__ import annotations
 
@@ -147,4 +147,3 @@ def add_parser(sub: Any) -> None:
                      help="only segments nothing is attached to whose creator and last "
                      "user are both gone")
     p.set_defaults(run=run, format=None, parser=p)
-

@@ -1,4 +1,4 @@
-"""``sysvkit key``: the key ftok makes of a path and a proj_id, or with --explain the parts of a key."""
+"""``sysvkit key``: the key ftok makes of a path and a proj_id, or a key's parts."""
 
 from __future__ import annotations
 
@@ -56,4 +56,3 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--explain", type=parse_key, metavar="KEY",
                    help="print the proj_id, device low byte and inode low 16 bits of KEY")
     p.set_defaults(run=run, parser=p)
-

@@ -1,4 +1,7 @@
-"""The ``sysvkit`` command line's entry point: main(), the argument parser with its five commands (ipcs, key, rm in their own modules; bench and demo dispatched to sysvkit.bench and sysvkit.demo) and the one-line error handling.
+"""The ``sysvkit`` command line's entry point: main(), the parser, one-line errors.
+
+ipcs, key and rm live in their own modules; bench and demo are dispatched
+to sysvkit.bench and sysvkit.demo, loaded only when asked for.
 
 ``ipcs`` and ``rm`` follow util-linux ``ipcs`` and ``ipcrm`` (same options,
 same section titles, columns and key format), so their users read the
@@ -19,6 +22,7 @@ import sysvkit
 
 from . import ipcs, key, rm
 from .common import PROG, CommandError, int_in
+
 
 # -- bench and demo: their own packages, loaded only when asked for --------------------------
 

@@ -1,4 +1,7 @@
-"""Which shared memory segments are orphans (nothing attached, creator and last user gone): what ``ipcs --orphans`` lists and ``rm --orphans`` removes."""
+"""Which shared memory segments are orphans (nothing attached, their users gone).
+
+What ``ipcs --orphans`` lists and ``rm --orphans`` removes.
+"""
 
 from __future__ import annotations
 
@@ -48,4 +51,3 @@ def is_orphan(seg: sysvkit.ShmInfo) -> bool:
     if seg.last_pid <= 0:
         return seg.attach_time == 0 and seg.detach_time == 0
     return _pid_gone(seg.last_pid)
-

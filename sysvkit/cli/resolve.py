@@ -69,4 +69,3 @@ def resolve_keys(top: str, keys: Sequence[int]) -> Dict[int, List[Tuple[str, int
     for matches in found.values():
         matches.sort()
     return found
-

@@ -1,4 +1,4 @@
-"""``sysvkit rm``: remove IPC objects by id, key, path and proj_id, or the orphaned segments, as util-linux ipcrm does."""
+"""``sysvkit rm``: remove IPC objects by id, key, path or as orphans, like ipcrm."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         if not found:
             what = " or ".join(KINDS[k].title for k in picked) if picked else "IPC object"
             error_line(args, "no %s with key %s (%s, proj_id %d)"
-                        % (what, key_hex(key), args.path, args.proj))
+                       % (what, key_hex(key), args.path, args.proj))
             ok = False
     if args.orphans:
         me = os.geteuid()
@@ -154,4 +154,3 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--dry-run", action="store_true", help="print what would be removed")
     p.add_argument("-v", "--verbose", action="store_true", help="say what is removed")
     p.set_defaults(run=run, parser=p)
-

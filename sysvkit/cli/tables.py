@@ -1,4 +1,8 @@
-"""The util-linux ipcs table layouts (sections, columns, key format, sizes, times) for every listing the command line prints: ipcs, its -l/-u/-i views, and the demo's live listing."""
+"""The util-linux ipcs table layouts, for every listing the command line prints.
+
+Sections, columns, key format, sizes and times of ipcs and its -l, -u and
+-i views, and of the demo's live listing.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from .common import CommandError
 _U64 = (1 << 64) - 1
 
 Resolved = Optional[Dict[int, List[Tuple[str, int]]]]   # key -> (path, proj_id) pairs
+
 
 # -- formatting helpers -------------------------------------------------------------
 

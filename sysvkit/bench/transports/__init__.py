@@ -1,4 +1,7 @@
-"""The bench's transports, each module one family (own: sysvkit's; peers: pipes, sockets, TCP, sysv_ipc, multiprocessing); the functions here list them all in table order.
+"""The bench's transports, one module per family; here they are listed in order.
+
+own.py holds sysvkit's, peers.py the others (pipes, sockets, TCP, sysv_ipc,
+multiprocessing, faster_fifo); base.py what every transport is.
 
 A new family is one module with the same functions (message_channels,
 wake_channels, sem_pairs, segments, idle_waits, idle_missing: each may

@@ -1,4 +1,8 @@
-"""What every bench transport is: the Channel base (two ends of a message transport), the Segment base (shared memory to fill and read), and their helpers."""
+"""What every bench transport is: the Channel and Segment bases and their helpers.
+
+A Channel is two ends of a message transport; a Segment shared memory to
+fill here and read in another process.
+"""
 
 from __future__ import annotations
 

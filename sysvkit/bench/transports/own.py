@@ -1,4 +1,7 @@
-"""sysvkit's own transports in the bench: MessageQueue, Semaphore, Lock and SharedMemory, and the C reference loops over the same objects."""
+"""sysvkit's own transports in the bench, and C reference loops over the same objects.
+
+MessageQueue, Semaphore, Lock and SharedMemory.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ C_SEM_UNDO = "C semop pair, SEM_UNDO (reference)"
 C_LOCK = "C lock pair (reference)"
 
 # The summary compares each of these with the sysvkit transport beside it.
-COUNTERPARTS: Dict[str, str] = {C_MSG: SK_QUEUE, C_SEM: SK_SEM, C_SEM_UNDO: SK_LOCK, C_LOCK: SK_LOCK}
+COUNTERPARTS: Dict[str, str] = {C_MSG: SK_QUEUE, C_SEM: SK_SEM, C_SEM_UNDO: SK_LOCK,
+                                C_LOCK: SK_LOCK}
 
 
 class SysvkitQueue(Channel):

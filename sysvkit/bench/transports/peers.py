@@ -1,4 +1,8 @@
-"""The peers sysvkit is measured beside: os.pipe, Unix sockets, TCP on 127.0.0.1, sysv_ipc, multiprocessing (Queue, Lock, shared_memory) and a private bytearray (the ceiling for copies)."""
+"""The peers sysvkit is measured beside, and a private bytearray (the copy ceiling).
+
+os.pipe, Unix sockets, TCP on 127.0.0.1, sysv_ipc, multiprocessing (Queue,
+Lock, shared_memory) and, where installed, faster_fifo.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import socket
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ... import _core
-from ..optional import sysv_ipc, sysv_ipc_sem_timeout
+from ..optional import faster_fifo, sysv_ipc, sysv_ipc_sem_timeout
 from ..runner import FORK, Loop, cycle_loop, opened
 from .base import Channel, Ends, Segment, exact, expect_timeout, remove_quietly
 from .own import SK_LOCK, SK_QUEUE, SK_SEM, SK_SHM
@@ -26,13 +30,14 @@ TCP = "tcp 127.0.0.1"
 MP_QUEUE = "multiprocessing.Queue"
 MP_LOCK = "multiprocessing.Lock"
 MP_SHM = "multiprocessing.shared_memory"
+FF_QUEUE = "faster_fifo.Queue"
 PRIVATE = "private bytearray (reference)"
 
 # The sysvkit transport each peer does the same work as (for the summary).
 COUNTERPARTS: Dict[str, str] = {
     SI_QUEUE: SK_QUEUE, SI_SEM: SK_SEM, SI_SHM: SK_SHM, PIPE: SK_QUEUE, UNIX_STREAM: SK_QUEUE,
     UNIX_DGRAM: SK_QUEUE, TCP: SK_QUEUE, MP_QUEUE: SK_QUEUE, MP_LOCK: SK_LOCK, MP_SHM: SK_SHM,
-    PRIVATE: SK_SHM,
+    FF_QUEUE: SK_QUEUE, PRIVATE: SK_SHM,
 }
 
 
@@ -174,6 +179,31 @@ class MpQueueChannel(Channel):
             q.close()
 
 
+# faster_fifo waits only with a timeout: "no timeout" is one that never expires.
+_FOREVER = 1e7
+
+
+class FasterFifoChannel(Channel):
+    name = FF_QUEUE
+
+    def __init__(self) -> None:
+        # Room for several of the largest messages (64 KiB) and their framing.
+        self.queues = [faster_fifo.Queue(max_size_bytes=1 << 20),    # to end 1
+                       faster_fifo.Queue(max_size_bytes=1 << 20)]    # to end 0
+
+    def ends(self, side: int, size: int) -> Ends:
+        return (functools.partial(self.queues[side].put, block=True, timeout=_FOREVER),
+                functools.partial(self.queues[1 - side].get, True, _FOREVER))
+
+    def waiter(self, side: int, size: int, timeout: Optional[float]) -> Callable[[], Any]:
+        return functools.partial(self.queues[1 - side].get, True,
+                                 _FOREVER if timeout is None else timeout)
+
+    def close(self) -> None:
+        for q in self.queues:
+            q.close()
+
+
 class SysvIpcSemChannel(Channel):
     """A sysv_ipc semaphore as a wake-up "channel": end 0 releases, end 1 acquires."""
 
@@ -215,6 +245,8 @@ def message_channels() -> List[Tuple[str, Callable[[], Channel]]]:
         (TCP, functools.partial(SocketChannel, "tcp")),
         (MP_QUEUE, MpQueueChannel),
     ]
+    if faster_fifo is not None:
+        out.append((FF_QUEUE, FasterFifoChannel))
     return out
 
 
@@ -353,11 +385,17 @@ def idle_waits() -> List[Tuple[str, Callable[[contextlib.ExitStack, float], Call
         ch = stack.enter_context(opened(MpQueueChannel))
         return expect_timeout(ch.waiter(1, 16, t), queue_mod.Empty)
 
+    def ff_queue(stack: contextlib.ExitStack, t: float) -> Callable[[], Any]:
+        ch = stack.enter_context(opened(FasterFifoChannel))
+        return expect_timeout(ch.waiter(1, 16, t), queue_mod.Empty)
+
     out: List[Tuple[str, Callable[[contextlib.ExitStack, float], Callable[[], Any]]]] = []
     if sysv_ipc_sem_timeout():
         out.append((SI_SEM, si_sem))
     out += [(PIPE, pipe), (UNIX_STREAM, sock("stream")), (UNIX_DGRAM, sock("dgram")),
             (TCP, sock("tcp")), (MP_QUEUE, mp_queue)]
+    if faster_fifo is not None:
+        out.append((FF_QUEUE, ff_queue))
     return out
 
 

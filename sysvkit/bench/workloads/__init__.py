@@ -1,1 +1,1 @@
-"""The bench's workloads, one module per group (pair, sem, roundtrip, throughput, shm, idle, wakeup); sysvkit.bench.registry lists them."""
+"""The bench's workloads, one module per group; sysvkit.bench.registry lists them."""

@@ -1,4 +1,4 @@
-"""Workload "idle": the CPU a receive or acquire uses while it waits for its timeout (% of one core)."""
+"""Workload "idle": CPU used while a receive or acquire waits for its timeout."""
 
 from __future__ import annotations
 

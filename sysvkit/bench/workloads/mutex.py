@@ -19,6 +19,11 @@ C_MUTEX = "C robust mutex pair (reference)"
 C_LOCK = "C semop pair (reference)"
 POSIX_SEM = "posix_ipc.Semaphore"
 
+# In these rows the other programs' locks are compared with the Mutex (the C semop
+# pair with the Lock whose calls it repeats).
+COUNTERPARTS = {MP_LOCK: SK_MUTEX, POSIX_SEM: SK_MUTEX, C_MUTEX: SK_MUTEX,
+                C_LOCK: SK_LOCK}
+
 
 def _locks(stack: contextlib.ExitStack) -> List[Tuple[str, Any]]:
     """(name, lock object) of every lock compared here; all usable after fork."""

@@ -1,4 +1,4 @@
-"""Workload "pair": in one process, send then receive one message of 16 B, 1 KiB and 64 KiB (latency per pair)."""
+"""Workload "pair": in one process, send then receive a message (16 B to 64 KiB)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Workload "roundtrip": ping-pong of 16 B and 4 KiB messages with another process (latency per round trip)."""
+"""Workload "roundtrip": ping-pong of 16 B and 4 KiB messages with another process."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Workload "sem": in one process, acquire then release a semaphore or a lock (latency per pair)."""
+"""Workload "sem": in one process, acquire then release a semaphore or a lock."""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Workload "shm": fill a large shared memory segment from a numpy array (a bytearray without numpy) beside a private copy, and copy it out in another process (GB/s)."""
+"""Workload "shm": fill a large shared memory segment, and copy it out elsewhere.
+
+Filled from a numpy array (a bytearray without numpy) beside the same copy
+into private memory, and copied out in another process; GB/s.
+"""
 
 from __future__ import annotations
 

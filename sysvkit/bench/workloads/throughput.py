@@ -1,4 +1,4 @@
-"""Workload "throughput": another process sends 16 B and 4 KiB messages as fast as it can (messages/s and MB/s received)."""
+"""Workload "throughput": another process sends as fast as it can; msg/s and MB/s."""
 
 from __future__ import annotations
 

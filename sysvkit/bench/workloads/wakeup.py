@@ -1,4 +1,7 @@
-"""Workload "wakeup": the time from a send (release) here to the return of a blocked receive (acquire) in another process, without and with a timeout."""
+"""Workload "wakeup": from a send here to the return of a blocked receive elsewhere.
+
+Without and with a timeout.
+"""
 
 from __future__ import annotations
 
