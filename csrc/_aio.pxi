@@ -408,3 +408,31 @@ def _aio_error(obj, int err, str call):
                                     obj._name()))
     obj._fail(exc)
     raise exc
+
+
+# -- RWLock: a writer's place in the queue (the steps of RWLockBase._write) ------------------
+def _aio_rw_queue(RWLockBase rw):
+    """Join the writers' queue (RW_WAITING += 1, with SEM_UNDO), so that
+    readers arriving from now on wait, as a blocking acquire_write does."""
+    cdef int err
+    while sysv.semop(rw._id, &rw._wr_queue, 1) != 0:    # an increase: never waits
+        err = errno
+        if err == ERANGE:
+            raise ValueError("%s already has %d (SEMVMX) waiting writers"
+                             % (rw._name(), SEMVMX))
+        if err != EINTR:
+            rw._failed(err, "semop")
+        PyErr_CheckSignals()
+
+
+def _aio_rw_take_queued(RWLockBase rw):
+    """A queued writer takes the lock if it is free (leaving the queue): True."""
+    if rw._now(rw._wr_nowait, 4):
+        rw._holds.writes += 1
+        return True
+    return False
+
+
+def _aio_rw_unqueue(RWLockBase rw):
+    """Give up a place in the writers' queue."""
+    rw._unqueue()

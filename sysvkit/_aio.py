@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import errno
 import operator
 import os
 import signal
@@ -327,12 +328,17 @@ async def msg_receive(q: Any, type: int, block: bool, timeout: Any, except_type:
 
 
 async def _sem_wait(sem: Any, ops: Sequence[Tuple[int, int, int]], deadline: float,
-                    attempt: Callable[[], Any]) -> Any:
+                    attempt: Callable[[], Any], waited_is_done: bool = False) -> Any:
     """Probe ``ops`` until attempt() (the real call, without blocking)
-    returns something true; at the deadline, attempt()'s last answer."""
+    returns something true; at the deadline, attempt()'s last answer.
+    ``waited_is_done``: the probe is the whole operation (a wait for zero,
+    which the kernel grants at the instant the value is 0, even if it
+    changes again before anyone looks): its success is True."""
     while True:
         req = _core._AioRequest.sem(sem, sem._id, ops, True, deadline)
         outcome = await _wait(req)
+        if outcome == _READY and waited_is_done:
+            return True
         r = attempt()
         if r or outcome == _TIMEDOUT:
             return r
@@ -361,7 +367,7 @@ async def sem_wait_zero(sem: Any, timeout: Any) -> bool:
     if t == 0:
         return False
     return await _sem_wait(sem, [(sem._member, 0, 0)], _deadline(t),  # type: ignore[no-any-return]
-                           lambda: sem.wait_zero(0))
+                           lambda: sem.wait_zero(0), True)
 
 
 async def sem_op(s: Any, ops: Sequence[Tuple[int, int]], block: bool, timeout: Any,
@@ -453,3 +459,70 @@ def threads() -> int:
     """How many worker threads exist now (for tests and the bench)."""
     pool = _the_pool
     return 0 if pool is None else pool.threads()
+
+
+# -- RWLock and Event ----------------------------------------------------------------------------
+_RW_READERS, _RW_WRITER, _RW_WAITING = 0, 1, 2
+
+
+async def rw_acquire_read(rw: Any, blocking: bool, timeout: Any) -> bool:
+    if not blocking:
+        return rw.acquire_read(blocking, timeout)  # type: ignore[no-any-return]
+    t = _core._aio_timeout(timeout, True)
+    if rw.acquire_read(False):
+        return True
+    if t == 0:
+        return False
+    # No writer holds it, and none waits for it.
+    return await _sem_wait(rw, [(_RW_WRITER, 0, 0), (_RW_WAITING, 0, 0)],  # type: ignore[no-any-return]
+                           _deadline(t), lambda: rw.acquire_read(False))
+
+
+async def rw_acquire_write(rw: Any, blocking: bool, timeout: Any) -> bool:
+    if not blocking:
+        return rw.acquire_write(blocking, timeout)  # type: ignore[no-any-return]
+    t = _core._aio_timeout(timeout, True)
+    if rw.acquire_write(False):
+        return True
+    if t == 0:
+        return False
+    _core._aio_rw_queue(rw)         # readers arriving from now on wait
+    taken = False
+    try:
+        taken = _core._aio_rw_take_queued(rw)
+        if not taken:
+            # Nobody reads, nobody writes.
+            taken = await _sem_wait(rw, [(_RW_READERS, 0, 0), (_RW_WRITER, 0, 0)],
+                                    _deadline(t), lambda: _core._aio_rw_take_queued(rw))
+        return taken
+    finally:
+        if not taken:
+            _core._aio_rw_unqueue(rw)
+
+
+async def rw_hold_enter(rw: Any, write: bool, t: float) -> Any:
+    """``async with rw.read()`` / ``rw.write()``: as ``with`` (TimeoutError)."""
+    timeout = None if t < 0 else t
+    got = await (rw_acquire_write if write else rw_acquire_read)(rw, True, timeout)
+    if not got:
+        raise TimeoutError(errno.ETIMEDOUT, "timed out waiting to %s %s"
+                           % ("write" if write else "read", rw._name()))
+    return rw
+
+
+async def rw_hold_exit(rw: Any, write: bool) -> None:
+    if write:
+        rw.release_write()
+    else:
+        rw.release_read()
+
+
+async def event_wait(ev: Any, timeout: Any) -> bool:
+    """Event.await_set: Event.wait's twin."""
+    t = _core._aio_timeout(timeout, False)
+    if ev.wait(0):
+        return True
+    if t == 0:
+        return False
+    return await _sem_wait(ev, [(0, 0, 0)], _deadline(t),  # type: ignore[no-any-return]
+                           lambda: ev.wait(0), True)

@@ -18,8 +18,10 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 import pytest
 
 import sysvkit
-from sysvkit import IPC_PRIVATE, Lock, MessageQueue, Mutex, RemovedError, Semaphore, SemaphoreSet
+from sysvkit import (IPC_PRIVATE, Event, Lock, MessageQueue, Mutex, RemovedError, RWLock,
+                     Semaphore, SemaphoreSet)
 from sysvkit import _aio
+from sysvkit import lowlevel as ll
 
 METHODS = ["fork", "spawn"]
 PROMPT = 0.1            # a cancelled wait ends within this (SPEC)
@@ -313,7 +315,85 @@ class MutexAcquire(Case):
         self.holder.join(10)
 
 
-CASES = [Receive, Send, Op, LongOp, Acquire, WaitZero, LockAcquire, MutexAcquire]
+class ReadAcquire(Case):
+    name = "RWLock.aacquire_read"
+    nonblocking = {"blocking": False}
+
+    def __init__(self, ipc: Any) -> None:
+        super().__init__(ipc)
+        self.obj = self.rw = ipc.new(RWLock, *ipc.path())
+        assert self.rw.acquire_write()
+
+    def wait(self, **kw: Any) -> Awaitable[Any]:
+        return self.rw.aacquire_read(**kw)
+
+    def blocking(self, **kw: Any) -> Any:
+        return self.rw.acquire_read(**kw)
+
+    def feed(self) -> None:
+        self.rw.release_write()
+
+    def check_done(self, result: Any) -> None:
+        assert result is True and self.rw.readers == 1 and self.rw._held == (1, 0)
+        self.rw.release_read()
+
+    def check_untouched(self) -> None:
+        assert self.rw.readers == 0 and not self.rw.writing and self.rw._held == (0, 0)
+
+
+class WriteAcquire(Case):
+    name = "RWLock.aacquire_write"
+    nonblocking = {"blocking": False}
+
+    def __init__(self, ipc: Any) -> None:
+        super().__init__(ipc)
+        self.obj = self.rw = ipc.new(RWLock, *ipc.path())
+        assert self.rw.acquire_read()
+
+    def wait(self, **kw: Any) -> Awaitable[Any]:
+        return self.rw.aacquire_write(**kw)
+
+    def blocking(self, **kw: Any) -> Any:
+        return self.rw.acquire_write(**kw)
+
+    def feed(self) -> None:
+        self.rw.release_read()
+
+    def check_done(self, result: Any) -> None:
+        assert result is True and self.rw.writing and self.rw.waiting_writers == 0
+        self.rw.release_write()
+
+    def check_untouched(self) -> None:
+        assert not self.rw.writing and self.rw.waiting_writers == 0
+        assert self.rw._held == (0, 0)
+
+
+class EventWait(Case):
+    name = "Event.await_set"
+    nonblocking = {"timeout": 0}
+
+    def __init__(self, ipc: Any) -> None:
+        super().__init__(ipc)
+        self.obj = self.ev = ipc.new(Event, *ipc.path())
+
+    def wait(self, **kw: Any) -> Awaitable[Any]:
+        return self.ev.await_set(**kw)
+
+    def blocking(self, **kw: Any) -> Any:
+        return self.ev.wait(**kw)
+
+    def feed(self) -> None:
+        self.ev.set()
+
+    def check_done(self, result: Any) -> None:
+        assert result is True and self.ev.is_set()
+
+    def check_untouched(self) -> None:
+        assert self.ev.is_set() and ll.semctl(self.ev.id, 0, ll.GETZCNT) == 0
+
+
+CASES = [Receive, Send, Op, LongOp, Acquire, WaitZero, LockAcquire, MutexAcquire,
+         ReadAcquire, WriteAcquire, EventWait]
 IDS = [c.name for c in CASES]
 
 
@@ -735,6 +815,72 @@ def test_async_with(ipc: Any) -> None:
     run(main())
 
 
+def test_async_with_rwlock_holds(ipc: Any) -> None:
+    rw = ipc.new(RWLock, *ipc.path())
+
+    async def main() -> None:
+        async with rw.read() as r:
+            assert r is rw and rw.readers == 1
+            async with rw.read():
+                assert rw.readers == 2
+            with pytest.raises(TimeoutError) as exc:
+                async with rw.write(timeout=0.05):
+                    pass
+            with pytest.raises(TimeoutError) as sync_exc:
+                with rw.write(timeout=0.05):
+                    pass
+            assert str(exc.value) == str(sync_exc.value)
+        assert rw.readers == 0 and rw.waiting_writers == 0
+        async with rw.write() as w:
+            assert w is rw and rw.writing
+            with pytest.raises(TimeoutError):
+                async with rw.read(timeout=0.05):
+                    pass
+        assert not rw.writing and rw._held == (0, 0)
+        with pytest.raises(ValueError):
+            rw.read(timeout=-3)
+
+    run(main())
+
+
+def test_waiting_async_writer_holds_back_new_readers(ipc: Any) -> None:
+    rw = ipc.new(RWLock, *ipc.path())
+    assert rw.acquire_read()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        writer = asyncio.ensure_future(rw.aacquire_write())
+        await asyncio.sleep(0.1)
+        assert rw.waiting_writers == 1
+        assert rw.acquire_read(False) is False          # a later reader waits
+        reader = asyncio.ensure_future(rw.aacquire_read())
+        await asyncio.sleep(0.1)
+        assert not reader.done()
+        loop.call_soon(rw.release_read)
+        assert await writer is True
+        assert rw.writing and not reader.done()
+        rw.release_write()
+        assert await reader is True
+        rw.release_read()
+
+    run(main())
+    assert rw.readers == 0 and not rw.writing and rw.waiting_writers == 0
+
+
+def test_event_wakes_every_waiting_coroutine(ipc: Any) -> None:
+    ev = ipc.new(Event, *ipc.path())
+
+    async def main() -> List[bool]:
+        loop = asyncio.get_running_loop()
+        waits = [asyncio.ensure_future(ev.await_set()) for _ in range(10)]
+        await asyncio.sleep(0.1)
+        loop.call_soon(ev.set)
+        loop.call_soon(ev.clear)          # set then clear at once: all still wake
+        return await asyncio.gather(*waits)
+
+    assert run(main()) == [True] * 10
+
+
 # -- other processes wake the coroutine --------------------------------------------------------------
 FEEDERS = {
     "MessageQueue.areceive": ("q = sysvkit.MessageQueue.from_id(ARGS[0]); time.sleep(0.3); "
@@ -744,6 +890,9 @@ FEEDERS = {
                        "m.release()"),
     "MessageQueue.asend": ("q = sysvkit.MessageQueue.from_id(ARGS[0]); time.sleep(0.3); "
                            "q.receive()"),
+    "Event.await_set": "e = sysvkit.Event.from_id(ARGS[0]); time.sleep(0.3); e.set()",
+    "RWLock.aacquire_write": ("rw = sysvkit.RWLock.from_id(ARGS[0]); rw.acquire_read(); "
+                              "time.sleep(0.5); rw.release_read()"),
 }
 
 
@@ -760,6 +909,12 @@ def test_other_process_wakes_the_coroutine(ipc: Any, method: str, what: str) -> 
     elif what == "Semaphore.aacquire":
         obj = ipc.new(Semaphore, key=IPC_PRIVATE, initial=0)
         wait = obj.aacquire
+    elif what == "Event.await_set":
+        obj = ipc.new(Event, *ipc.path())
+        wait = obj.await_set
+    elif what == "RWLock.aacquire_write":
+        obj = ipc.new(RWLock, *ipc.path())
+        wait = obj.aacquire_write
     else:
         obj = ipc.new(Mutex, key=IPC_PRIVATE)
         wait = obj.aacquire
@@ -767,6 +922,8 @@ def test_other_process_wakes_the_coroutine(ipc: Any, method: str, what: str) -> 
     try:
         if what == "Mutex.aacquire":
             wait_until(obj.locked, 20)
+        if what == "RWLock.aacquire_write":
+            wait_until(lambda: obj.readers == 1, 20)
 
         async def main() -> Any:
             gaps: List[float] = []
@@ -789,6 +946,9 @@ def test_other_process_wakes_the_coroutine(ipc: Any, method: str, what: str) -> 
             assert result is True
         if what == "Mutex.aacquire":
             obj.release()
+        if what == "RWLock.aacquire_write":
+            assert obj.writing
+            obj.release_write()
     finally:
         child.join(20)
         if child.is_alive():

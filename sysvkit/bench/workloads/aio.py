@@ -54,31 +54,31 @@ def run(st: Settings) -> Iterator[Result]:
         def blocking_receive() -> float:
             ready.send(b"", 1)
             data, _ = q.receive()
-            return clock() - _STAMP.unpack(data)[0]
+            return clock() - float(_STAMP.unpack(data)[0])
 
         def blocking_acquire() -> float:
             ready.send(b"", 2)
             sem.acquire()
             woke = clock()
-            return woke - _STAMP.unpack(stamps.receive()[0])[0]
+            return woke - float(_STAMP.unpack(stamps.receive()[0])[0])
 
         async def async_receive() -> float:
             ready.send(b"", 1)
             data, _ = await q.areceive()
-            return clock() - _STAMP.unpack(data)[0]
+            return clock() - float(_STAMP.unpack(data)[0])
 
         async def executor_receive() -> float:
             # What users write without the twins (not safe under cancellation):
             # the floor of any design that waits in a thread.
             ready.send(b"", 1)
             data, _ = await asyncio.get_running_loop().run_in_executor(None, q.receive)
-            return clock() - _STAMP.unpack(data)[0]
+            return clock() - float(_STAMP.unpack(data)[0])
 
         async def async_acquire() -> float:
             ready.send(b"", 2)
             await sem.aacquire()
             woke = clock()
-            return woke - _STAMP.unpack(stamps.receive()[0])[0]
+            return woke - float(_STAMP.unpack(stamps.receive()[0])[0])
 
         kinds: List[Tuple[str, Callable[[], Any], bool]] = [
             ("MessageQueue.receive", blocking_receive, False),
