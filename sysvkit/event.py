@@ -56,6 +56,7 @@ class Event(_core.EventBase, IPCObject):
         return IPCObject.stat(self)  # type: ignore[no-any-return]
 
     # -- asyncio twins (the machinery is sysvkit._aio's) ---------------------------------
+
     async def await_set(self, timeout: Optional[float] = None) -> bool:
         """wait() for asyncio (``await`` is a keyword): the same arguments,
         result and exceptions; the event loop runs while it waits."""

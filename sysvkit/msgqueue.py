@@ -161,6 +161,7 @@ class MessageQueue(_core.MessageQueueBase, IPCObject):
         return IPCObject.__reduce__(self)
 
     # -- asyncio twins (the machinery is sysvkit._aio's) ---------------------------------
+
     async def asend(self, data: Any, type: int = 1, *, block: bool = True,
                     timeout: Optional[float] = None) -> None:
         """send() for asyncio: the same arguments, result and exceptions; the

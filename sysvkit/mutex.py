@@ -76,6 +76,7 @@ class Mutex(Structure, _core.MutexBase):  # type: ignore[misc]
         return (type(self).from_id, (self._ident,))
 
     # -- asyncio twins (the machinery is sysvkit._aio's) ---------------------------------
+
     async def aacquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         """acquire() for asyncio: the same arguments, result and exceptions;
         the event loop runs while it waits, and the loop's thread holds the

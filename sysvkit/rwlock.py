@@ -105,6 +105,7 @@ class RWLock(_core.RWLockBase, IPCObject):
     # -- asyncio twins (the machinery is sysvkit._aio's) ---------------------------------
     # ``async with rw.read():`` and ``async with rw.write():`` come with the
     # holds that read() and write() return.
+
     async def aacquire_read(self, blocking: bool = True, timeout: Optional[float] = None) -> bool:
         """acquire_read() for asyncio: the same arguments, result and
         exceptions; the event loop runs while it waits.  Cancelled, it holds nothing."""

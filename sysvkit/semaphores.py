@@ -317,6 +317,7 @@ class SemaphoreSet(IPCObject):
         return " count=%d" % self._count
 
     # -- asyncio twins (the machinery is sysvkit._aio's) ---------------------------------
+
     async def aop(self, ops: Sequence[Tuple[int, int]], *, block: bool = True,
                   timeout: Optional[float] = None, undo: Optional[bool] = None) -> None:
         """op() for asyncio: the same arguments, result and exceptions; the
@@ -468,6 +469,7 @@ class Semaphore(_core.SemaphoreBase, IPCObject):  # type: ignore[misc]
         return " index=%d%s" % (self._member, " undo" if self._undo else "")
 
     # -- asyncio twins (the machinery is sysvkit._aio's) ---------------------------------
+
     async def aacquire(self, blocking: bool = True, timeout: Optional[float] = None) -> bool:
         """acquire() for asyncio: the same arguments, result and exceptions;
         the event loop runs while it waits.  Cancelled, it takes nothing."""
@@ -525,6 +527,7 @@ class Lock(_core.LockBase, IPCObject):  # type: ignore[misc]  # __exit__: as Sem
 
 
     # -- asyncio twins (the machinery is sysvkit._aio's) ---------------------------------
+
     async def aacquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         """acquire() for asyncio: the same arguments, result and exceptions;
         the event loop runs while it waits.  Cancelled, it does not hold the lock."""

@@ -14,6 +14,14 @@ TITLE = "cross-process wake-up latency of the asyncio twins"
 
 _STAMP = struct.Struct("d")
 
+# The rows, in the order they run.
+SK_RECEIVE = "MessageQueue.receive"
+SK_ARECEIVE = "MessageQueue.areceive"
+EXECUTOR = "run_in_executor(receive)"
+SK_ACQUIRE = "Semaphore.acquire"
+SK_AACQUIRE = "Semaphore.aacquire"
+TRANSPORTS = [SK_RECEIVE, SK_ARECEIVE, EXECUTOR, SK_ACQUIRE, SK_AACQUIRE]
+
 
 def _serve(qid: int, semid: int, readyid: int, stampid: int) -> Callable[[], Loop]:
     """The child's side: for each round, once the parent says it is about to
@@ -81,11 +89,11 @@ def run(st: Settings) -> Iterator[Result]:
             return woke - float(_STAMP.unpack(stamps.receive()[0])[0])
 
         kinds: List[Tuple[str, Callable[[], Any], bool]] = [
-            ("MessageQueue.receive", blocking_receive, False),
-            ("MessageQueue.areceive", async_receive, True),
-            ("run_in_executor(receive)", executor_receive, True),
-            ("Semaphore.acquire", blocking_acquire, False),
-            ("Semaphore.aacquire", async_acquire, True),
+            (SK_RECEIVE, blocking_receive, False),
+            (SK_ARECEIVE, async_receive, True),
+            (EXECUTOR, executor_receive, True),
+            (SK_ACQUIRE, blocking_acquire, False),
+            (SK_AACQUIRE, async_acquire, True),
         ]
         got: Dict[str, List[float]] = {name: [] for name, _, _ in kinds}
 
@@ -100,4 +108,4 @@ def run(st: Settings) -> Iterator[Result]:
                 asyncio.run(rounds())
             other.recv()
     for name, _, _ in kinds:
-        yield latency(w, g, name, got[name][4:], 1, reference=name.startswith("run_in"))
+        yield latency(w, g, name, got[name][4:], 1, reference=name == EXECUTOR)
