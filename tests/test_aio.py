@@ -486,6 +486,38 @@ def test_wait_for_times_out_promptly_and_consumes_nothing(case: Case) -> None:
     case.check_untouched()
 
 
+@pytest.mark.parametrize("cls", CASES, ids=IDS)
+def test_cancel_racing_the_wake_up_loses_nothing(cls: Any, ipc: Any) -> None:
+    """Cancel at about the instant the object becomes ready, many times:
+    either the wait completed (and took what it reports) or it was
+    cancelled and took nothing, never a mix."""
+    for i in range(25):
+        case = cls(ipc)
+        try:
+            async def main() -> Any:
+                loop = asyncio.get_running_loop()
+                waits = asyncio.ensure_future(case.wait())
+                await asyncio.sleep(0.01 + (i % 5) * 0.001)
+                first, second = (case.feed, waits.cancel) if i % 2 else (waits.cancel, case.feed)
+                loop.call_soon(first)
+                loop.call_later(0.0005 * (i % 3), second)
+                try:
+                    return ("done", await waits)
+                except asyncio.CancelledError:
+                    await asyncio.sleep(0.05)   # a late taker would show now
+                    return ("cancelled",)
+
+            got = run(main())
+            if got[0] == "done":
+                case.settle()
+                case.check_done(got[1])
+            else:
+                case.check_untouched()
+        finally:
+            case.teardown()
+            ipc.cleanup()
+
+
 def test_timeout_equals_the_blocking_call(case: Case) -> None:
     want = outcome(lambda: case.blocking(timeout=0.05))
     t0 = time.monotonic()
