@@ -7,7 +7,7 @@ from cpython.buffer cimport (
 )
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 from cpython.pyport cimport PY_SSIZE_T_MAX
-from cpython.exc cimport PyErr_WarnEx
+from cpython.exc cimport PyErr_WarnEx, PyErr_CheckSignals
 from libc.string cimport memcpy, memmove, memset
 from posix.mman cimport (
     mmap, munmap, MAP_FAILED, MAP_FIXED, MAP_PRIVATE, MAP_ANONYMOUS, MAP_NORESERVE,
@@ -31,6 +31,172 @@ cdef extern from *:
         MADV_POPULATE_READ
         MADV_POPULATE_WRITE
     int madvise(void *addr, size_t length, int advice) nogil
+
+cdef extern from *:
+    """
+    #include <errno.h>
+    #include <pthread.h>
+    #include <stdint.h>
+    #include <string.h>
+    #include <unistd.h>
+
+    /* One part of a populate: MADV_POPULATE_*, or on kernels that do not
+     * know it (EINVAL) a read of one byte per page, which maps a shared
+     * page (writable too, on a read-write attach). */
+    typedef struct svk_pop_part {
+        char *addr;
+        size_t length;
+        int advice;
+        int err;
+        unsigned char acc;
+    } svk_pop_part;
+
+    static void *svk_pop_run(void *arg) {
+        svk_pop_part *p = (svk_pop_part *)arg;
+        size_t page = (size_t)sysconf(_SC_PAGESIZE), i;
+        volatile unsigned char *b = (volatile unsigned char *)p->addr;
+        unsigned char acc = 0;
+        p->err = 0;
+        if (madvise(p->addr, p->length, p->advice) == 0)
+            return NULL;
+        if (errno != EINVAL) {
+            p->err = errno;
+            return NULL;
+        }
+        for (i = 0; i < p->length; i += page)
+            acc ^= b[i];
+        p->acc = acc;
+        return NULL;
+    }
+
+    /* Populate [addr, addr+length) (page-aligned) split into `threads`
+     * parts of whole pages, each in its own thread (the kernel takes page
+     * faults in parallel); the calling thread does the last part.  A thread
+     * that cannot be started leaves its part to the caller.  Returns 0 or
+     * an errno; *sink receives the touched bytes (keeps the loop honest). */
+    static int svk_populate(char *addr, size_t length, int advice, int threads,
+                            unsigned char *sink) {
+        enum { SVK_POP_MAX = 8 };
+        svk_pop_part parts[SVK_POP_MAX];
+        pthread_t tids[SVK_POP_MAX];
+        int started[SVK_POP_MAX];
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        size_t pages = length / page, per, off = 0;
+        int i, err = 0;
+        if (threads < 1)
+            threads = 1;
+        if (threads > SVK_POP_MAX)
+            threads = SVK_POP_MAX;
+        if ((size_t)threads > pages)
+            threads = pages ? (int)pages : 1;
+        per = pages / threads;
+        for (i = 0; i < threads; i++) {
+            size_t n = (i == threads - 1) ? length - off : per * page;
+            parts[i].addr = addr + off;
+            parts[i].length = n;
+            parts[i].advice = advice;
+            parts[i].err = 0;
+            parts[i].acc = 0;
+            off += n;
+            started[i] = 0;
+            if (i < threads - 1 && n)
+                started[i] = pthread_create(&tids[i], NULL, svk_pop_run, &parts[i]) == 0;
+        }
+        for (i = 0; i < threads; i++)
+            if (!started[i] && parts[i].length)
+                svk_pop_run(&parts[i]);
+        for (i = 0; i < threads; i++) {
+            if (started[i])
+                pthread_join(tids[i], NULL);
+            if (parts[i].err && !err)
+                err = parts[i].err;
+            *sink ^= parts[i].acc;
+        }
+        return err;
+    }
+
+    /* One part of a parallel copy out of a segment: map the part's source
+     * pages in one pass (a hint: on failure the copy faults them itself),
+     * then copy. */
+    typedef struct svk_copy_part {
+        char *dst;
+        const char *src;
+        size_t length;
+    } svk_copy_part;
+
+    static void *svk_copy_run(void *arg) {
+        svk_copy_part *p = (svk_copy_part *)arg;
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        uintptr_t lo = (uintptr_t)p->src / page * page;
+        uintptr_t hi = ((uintptr_t)p->src + p->length + page - 1) / page * page;
+        if (p->length >= page)
+            (void)madvise((void *)lo, hi - lo, MADV_POPULATE_READ);
+        memcpy(p->dst, p->src, p->length);
+        return NULL;
+    }
+
+    /* Copy n bytes from a segment to a buffer that does not overlap it,
+     * split into `threads` parts on page boundaries of the source, each
+     * mapped and copied by its own thread (the calling thread does the
+     * last part, and any part whose thread cannot start). */
+    static void svk_copy_out(char *dst, const char *src, size_t n, int threads) {
+        enum { SVK_COPY_MAX = 8 };
+        svk_copy_part parts[SVK_COPY_MAX];
+        pthread_t tids[SVK_COPY_MAX];
+        int started[SVK_COPY_MAX];
+        size_t page = (size_t)sysconf(_SC_PAGESIZE), per, off = 0;
+        int i;
+        if (threads < 1)
+            threads = 1;
+        if (threads > SVK_COPY_MAX)
+            threads = SVK_COPY_MAX;
+        per = n / threads / page * page;
+        if (per == 0)
+            threads = 1;
+        for (i = 0; i < threads; i++) {
+            size_t len = (i == threads - 1) ? n - off : per;
+            parts[i].dst = dst + off;
+            parts[i].src = src + off;
+            parts[i].length = len;
+            off += len;
+            started[i] = 0;
+            if (i < threads - 1)
+                started[i] = pthread_create(&tids[i], NULL, svk_copy_run, &parts[i]) == 0;
+        }
+        for (i = 0; i < threads; i++)
+            if (!started[i])
+                svk_copy_run(&parts[i]);
+        for (i = 0; i < threads; i++)
+            if (started[i])
+                pthread_join(tids[i], NULL);
+    }
+    """
+    int svk_populate(char *addr, size_t length, int advice, int threads,
+                     unsigned char *sink) nogil
+    void svk_copy_out(char *dst, const char *src, size_t n, int threads) nogil
+
+
+# Populate in rounds of this many bytes per thread, returning to Python in
+# between (a Ctrl-C interrupts a populate of a very large segment promptly),
+# and start one thread per this many bytes, up to the CPUs this process may use.
+cdef size_t _POP_ROUND = 64 << 20
+cdef size_t _POP_PER_THREAD = 32 << 20
+cdef int _POP_MAX_THREADS = 4
+
+
+cdef int _pop_threads(size_t length):
+    """How many threads to populate ``length`` bytes with."""
+    cdef size_t n = length // _POP_PER_THREAD
+    cdef int cpus
+    if n <= 1:
+        return 1
+    try:
+        cpus = len(_os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = _os.cpu_count() or 1
+    if cpus < 1:
+        cpus = 1
+    return <int>min(n, <size_t>min(cpus, _POP_MAX_THREADS))
 cimport cython
 
 
@@ -327,41 +493,85 @@ cdef class _Segment:
             PyBuffer_Release(&src)
         return n
 
-    cdef int _populate(self) except -1:
-        """Fault every page in now (MADV_POPULATE_*; touching each page on
-        kernels before 5.14), without the GIL and pinned like a copy."""
+    cdef Py_ssize_t _readinto(self, buffer, Py_ssize_t offset, int threads) except -1:
+        """Copy len(buffer) bytes from ``offset`` into a writable buffer,
+        without the GIL; a large copy is split over threads that each map
+        and copy their part (``threads`` 0: as for _populate)."""
+        cdef Py_buffer dst
+        cdef Py_ssize_t n
+        cdef char *src
+        cdef bint overlap
+        self._check()
+        PyObject_GetBuffer(buffer, &dst, PyBUF_WRITABLE | PyBUF_ND)   # C-contiguous
+        try:
+            n = dst.len
+            if offset < 0 or offset > self._size or n > self._size - offset:
+                raise ValueError("cannot read %d bytes at offset %d from a %d-byte segment"
+                                 % (n, offset, self._size))
+            if threads < 0:
+                raise ValueError("threads must be >= 0, got %d" % threads)
+            src = self._addr + offset
+            overlap = <char *>dst.buf < src + n and src < <char *>dst.buf + n
+            if threads == 0:
+                threads = _pop_threads(<size_t>n)
+            self._exports += 1              # see _read
+            try:
+                with nogil:
+                    if overlap:             # a view of the segment itself: memmove
+                        memmove(dst.buf, src, n)
+                    else:
+                        svk_copy_out(<char *>dst.buf, src, n, threads)
+            finally:
+                self._exports -= 1
+        finally:
+            PyBuffer_Release(&dst)
+        return n
+
+    def _seg_readinto(self, buffer, Py_ssize_t offset=0, int threads=0):
+        """Copy len(buffer) bytes from ``offset`` into a writable buffer."""
+        return self._readinto(buffer, offset, threads)
+
+    cdef int _populate(self, int threads=0) except -1:
+        """Map every page in now (MADV_POPULATE_READ on a read-only attach,
+        _WRITE on a read-write one; touching each page on kernels before
+        5.14), without the GIL and pinned like a copy.  ``threads``: how
+        many threads share the work (0: one per 32 MiB, up to the CPUs this
+        process may use, at most 4).  Data is not changed."""
         cdef size_t page = <size_t>sysconf(_SC_PAGESIZE)
-        cdef size_t length, i
-        cdef int r = 0, err = 0
+        cdef size_t length, done, step
+        cdef int err = 0
         cdef int advice = MADV_POPULATE_READ if self._readonly else MADV_POPULATE_WRITE
         cdef unsigned char acc = 0
-        cdef volatile unsigned char *p
+        cdef char *addr
         self._check()
+        if threads < 0:
+            raise ValueError("threads must be >= 0, got %d" % threads)
         length = (<size_t>self._size + page - 1) // page * page
+        if threads == 0:
+            threads = _pop_threads(length)
+        addr = self._addr
+        done = 0
         self._exports += 1
         try:
-            with nogil:
-                r = madvise(self._addr, length, advice)
-                if r == -1:
-                    err = errno
-                    if err == EINVAL:     # advice unknown to this kernel: touch
-                        p = <volatile unsigned char *>self._addr
-                        i = 0
-                        while i < <size_t>self._size:
-                            acc ^= p[i]   # a read fault maps a shared page writable
-                            i += page
-                        r = 0
+            while done < length and err == 0:
+                step = min(length - done, _POP_ROUND * <size_t>threads)
+                with nogil:
+                    err = svk_populate(addr + done, step, advice, threads, &acc)
+                done += step
+                if done < length:
+                    PyErr_CheckSignals()
         finally:
             self._exports -= 1
         self._sink ^= acc
-        if r == -1:
+        if err:
             raise_errno(err, "madvise", WHAT_ID, self._shmid)
         return 0
 
     # -- for subclasses written in Python (sysvkit.SharedMemory) --------------
-    def _seg_populate(self):
-        """Fault every page of the mapping in now (see SharedMemory.prefault)."""
-        self._populate()
+    def _seg_populate(self, int threads=0):
+        """Map every page of the segment in now (see SharedMemory.prefault);
+        ``threads`` 0 picks how many threads share the work."""
+        self._populate(threads)
 
     def _seg_attach(self, int shmid, int flags=0):
         """shmat(2) this object in place; ValueError if already attached."""

@@ -238,3 +238,20 @@ cdef extern from "mutex.h" nogil:
     void svk_mutex_set_word(svk_mutex *mx, uint32_t v)
     int svk_mutex_reap(svk_mutex *mx)
     int svk_gettid()
+
+
+cdef extern from "array.h" nogil:
+    # The layout of a SharedArray's segment after the common header.
+    enum:
+        SVK_ARRAY_VERSION
+        SVK_ARRAY_MAX_NDIM
+        SVK_ARRAY_MAX_DESCR
+        SVK_ARRAY_ALIGN
+        SVK_ARRAY_SHAPE_OFFSET
+
+    ctypedef struct svk_array_header:
+        uint32_t ndim
+        uint32_t descr_len
+        uint64_t itemsize
+        uint64_t nbytes
+        uint64_t data_offset

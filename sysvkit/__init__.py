@@ -28,6 +28,7 @@ from .semaphores import Lock, Semaphore, SemaphoreSet
 from .shm import SharedMemory
 from .rwlock import RWLock
 from .event import Event
+from .array import SharedArray
 
 __version__ = "0.1.0"
 
@@ -38,4 +39,5 @@ __all__ = [
     "ShmInfo", "explain_key", "ftok", "limits", "list_message_queues", "list_semaphores",
     "list_shared_memory",
     "RWLock", "Event",
+    "SharedArray",
 ]

@@ -9,6 +9,7 @@ naming, opening and creating rules come from :class:`IPCObject`.
 from __future__ import annotations
 
 import errno
+import os
 from typing import Any, Callable, Optional, Tuple, Type
 
 from . import _core
@@ -78,6 +79,7 @@ class SharedMemory(_core._Segment, IPCObject):
     def __init__(self, path: Optional[StrPath] = None, proj_id: Optional[int] = None, *,
                  key: Optional[int] = None, create: bool = False, exclusive: bool = False,
                  mode: int = 0o600, size: int = 0, readonly: bool = False,
+                 populate: bool = False, huge_pages: bool = False,
                  hugetlb: bool = False) -> None:
         """Open, or create, the segment named by ``(path, proj_id)`` or ``key=``
         and attach it.
@@ -92,8 +94,17 @@ class SharedMemory(_core._Segment, IPCObject):
           0o600, the owner only).  ``key=IPC_PRIVATE`` always creates.
         - ``readonly``: attach read-only (SHM_RDONLY): ``buf`` is read-only
           and writing raises TypeError.  Opening needs only read permission.
-        - ``hugetlb``: create the segment on huge pages (SHM_HUGETLB); an
-          OSError saying huge pages are unavailable if the kernel refuses.
+        - ``populate``: map every page at attach (MADV_POPULATE_READ on a
+          read-only attach, _WRITE on a read-write one, several threads for
+          a large segment, the GIL released), so that reading the whole
+          segment costs one pass over the page tables instead of one page
+          fault per page.  It costs time in proportion to the segment's
+          size, not to what is read, and commits memory for pages never
+          written: use it when the process will touch most of the segment.
+        - ``huge_pages``: create the segment on huge pages (SHM_HUGETLB;
+          ``hugetlb=`` is the same); an OSError naming ``vm.nr_hugepages``
+          if the system has none to give.  Ignored when opening an existing
+          segment.
 
         Raises TypeError/ValueError for bad arguments (before any system
         call), FileNotFoundError if the segment does not exist and
@@ -112,7 +123,8 @@ class SharedMemory(_core._Segment, IPCObject):
             raise ValueError("size is required to create a segment: give size > 0 (bytes, "
                              "at most the kernel's shmmax, %d)" % shmmax)
         readonly = bool(readonly)
-        extra = _core.SHM_HUGETLB if hugetlb else 0
+        populate = bool(populate)
+        extra = _core.SHM_HUGETLB if huge_pages or hugetlb else 0
 
         def get(key: int, flags: int) -> int:
             if not flags & _core.IPC_CREAT:
@@ -134,6 +146,8 @@ class SharedMemory(_core._Segment, IPCObject):
                                  "for the segment's own size" % (nbytes, t[7]))
             self._set_ids(k, ident)
             self._attach_to(ident, readonly)
+            if populate:
+                self._populate_or_detach()
         except BaseException:
             if created:
                 try:
@@ -145,8 +159,10 @@ class SharedMemory(_core._Segment, IPCObject):
     # -- opening by id ------------------------------------------------------------
 
     @classmethod
-    def from_id(cls, ident: int, *, readonly: bool = False) -> SharedMemory:
-        """Open and attach an existing segment by its id.
+    def from_id(cls, ident: int, *, readonly: bool = False,
+                populate: bool = False) -> SharedMemory:
+        """Open and attach an existing segment by its id (``readonly`` and
+        ``populate`` as for the constructor).
 
         FileNotFoundError (RemovedError) if no segment has that id, or it
         was removed (even if still attached elsewhere); PermissionError if
@@ -155,6 +171,8 @@ class SharedMemory(_core._Segment, IPCObject):
         t = cls._stat_id(ident)
         obj = cls.__new__(cls)
         obj._open_stat(t, bool(readonly))
+        if populate:
+            obj._populate_or_detach()
         return obj
 
     def _init_from_stat(self, t: Tuple[int, ...]) -> None:
@@ -174,6 +192,14 @@ class SharedMemory(_core._Segment, IPCObject):
             self._fail(exc)
 
     # -- the segment ---------------------------------------------------------------
+
+    def _populate_or_detach(self) -> None:
+        try:
+            self._seg_populate()
+        except BaseException:
+            self._seg_detach()
+            IPCObject.close(self)
+            raise
 
     def _check_open(self) -> None:
         if not self._seg_attached:
@@ -230,6 +256,31 @@ class SharedMemory(_core._Segment, IPCObject):
         off = check_int(offset, "offset", 0)
         return self._seg_write(data, off)
 
+    def readinto(self, buffer: Any, offset: int = 0) -> int:
+        """Copy ``len(buffer)`` bytes, from ``offset`` on, into a writable
+        C-contiguous buffer (a bytearray, a numpy array...); returns the
+        number of bytes copied.
+
+        The copy runs without the GIL; a large one is split over a few
+        threads, each mapping its part of the segment in one pass and
+        copying it, so a fresh attachment is read faster than by one thread
+        touching page after page.  ValueError if the range is outside the
+        segment (nothing is copied) or it is closed.
+        """
+        self._check_open()
+        off = check_int(offset, "offset", 0)
+        try:
+            n: int = self._seg_readinto(buffer, off)
+        except BufferError:
+            with memoryview(buffer) as view:
+                if view.readonly:
+                    raise TypeError("readinto() needs a writable buffer, not a read-only %s"
+                                    % type(buffer).__name__) from None
+                if not view.c_contiguous:
+                    raise BufferError("readinto() needs a C-contiguous buffer") from None
+            raise
+        return n
+
     def prefault(self) -> None:
         """Fault every page of the segment into this process now.
 
@@ -244,6 +295,23 @@ class SharedMemory(_core._Segment, IPCObject):
         """
         self._check_open()
         self._seg_populate()
+
+    def ndarray(self, dtype: Any, shape: Any = None, offset: int = 0) -> Any:
+        """A numpy array over the segment (zero copy), from byte ``offset``.
+
+        ``shape``: an int or a tuple of ints; None makes a 1-d array of as
+        many items as fit after ``offset``.  The array holds a buffer of the
+        segment, so close() raises BufferError while it (or a view of it)
+        is alive.  Read-only on a read-only attach.
+
+        ValueError if ``offset`` is not a multiple of the dtype's alignment
+        or the array would not fit in the segment; TypeError for a dtype
+        holding Python objects; ImportError (``pip install numpy``) without
+        numpy; ValueError once closed.
+        """
+        from .array import view_of
+        self._check_open()
+        return view_of(self, dtype, shape, offset, "the segment")
 
     # -- lifetime --------------------------------------------------------------------
 
@@ -282,14 +350,28 @@ class SharedMemory(_core._Segment, IPCObject):
         return " size=%d%s" % (self._seg_size, " readonly" if self.readonly else "")
 
 
+def _read_proc_int(path: str) -> Optional[int]:
+    try:
+        with open(path) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _hugetlb_error(exc: OSError, size: int) -> OSError:
     """The kernel refused a SHM_HUGETLB segment: say why, keeping errno."""
+    group = ("membership of the group in vm.hugetlb_shm_group (or CAP_IPC_LOCK)")
+    reserved = _read_proc_int("/proc/sys/vm/nr_hugepages")
+    have = "" if reserved is None else " (vm.nr_hugepages is %d)" % reserved
     if exc.errno == errno.EPERM:
-        why = ("this process may not use them (needs CAP_IPC_LOCK or membership of "
-               "vm.hugetlb_shm_group)")
+        why = "this process may not use them: it needs %s" % group
+        if reserved == 0:
+            why += "; and the system has none configured (vm.nr_hugepages is 0)"
     else:
-        why = ("none are free for %d bytes (reserve some with sysctl vm.nr_hugepages; "
-               "see /proc/meminfo HugePages_*)" % size)
+        why = ("none are free for %d bytes%s: reserve some with sysctl vm.nr_hugepages; "
+               "see /proc/meminfo HugePages_*" % (size, have))
+        if os.geteuid() != 0:
+            why += "; a user other than root also needs %s" % group
     msg = "huge pages are unavailable: %s [%s]" % (why, exc.strerror)
     err = exc.errno if exc.errno is not None else errno.ENOMEM
     cls = PermissionError if err == errno.EPERM else OSError

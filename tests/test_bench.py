@@ -22,7 +22,16 @@ from sysvkit import _core, bench
 HAVE_SYSV_IPC = bench._sysv_ipc is not None
 HAVE_FASTER_FIFO = bench._faster_fifo is not None
 def posix_shm_names() -> Set[str]:
-    return {n for n in os.listdir("/dev/shm") if n.startswith("psm_")}
+    """The bench's POSIX segments whose creating process is gone (leftovers;
+    other runs' live segments come and go and are not counted)."""
+    from sysvkit.bench.transports.peers import POSIX_SHM_PREFIX
+    out = set()
+    for n in os.listdir("/dev/shm"):
+        if n.startswith(POSIX_SHM_PREFIX):
+            pid = int(n[len(POSIX_SHM_PREFIX):].split("_")[0])
+            if not os.path.exists("/proc/%d" % pid):
+                out.add(n)
+    return out
 
 
 def marked_pids(marker: str) -> List[int]:
@@ -116,6 +125,7 @@ def expected_rows() -> Set[Tuple[str, str]]:
         rows |= {(w, t) for t in wake}
     rows |= _mutex_rows()
     rows |= _rwlock_rows()
+    rows |= _attach_rows()
     rows |= _aio_rows()
     return rows
 
@@ -135,6 +145,13 @@ def _aio_rows() -> Set[Tuple[str, str]]:
 def _rwlock_rows() -> Set[Tuple[str, str]]:
     from sysvkit.bench.workloads import rwlock as rw
     return {("rwlock-read-pair", t) for t in (rw.SK_READ, rw.SK_READ_WITH, rw.SK_LOCK, rw.C_READ)}
+
+
+def _attach_rows(mib: int = 64) -> Set[Tuple[str, str]]:
+    from sysvkit.bench.workloads import attach as a
+    ways = [bench.SK_SHM, a.SK_POPULATE, a.SK_READINTO, bench.MP_SHM, a.C_PLAIN, a.C_POPULATE,
+            a.C_THREADS] + ([bench.SI_SHM] if HAVE_SYSV_IPC else [])
+    return {("attach-read-%dMiB" % mib, t) for t in ways}
 
 
 def check_results(doc: Dict[str, Any], rows: Set[Tuple[str, str]]) -> None:

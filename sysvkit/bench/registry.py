@@ -9,7 +9,12 @@ from __future__ import annotations
 from typing import Callable, Dict, Iterator, Tuple
 
 from .runner import Result, Settings
+<<<<<<< HEAD
 from .workloads import aio, idle, mutex, pair, roundtrip, rwlock, sem, shm, throughput, wakeup
+=======
+from .workloads import idle, mutex, pair, roundtrip, rwlock, sem, shm, throughput, wakeup
+from .workloads import attach
+>>>>>>> main
 
 Workload = Callable[[Settings], Iterator[Result]]
 
@@ -23,11 +28,16 @@ GROUPS: Dict[str, Tuple[str, Workload]] = {
     "wakeup": (wakeup.TITLE, wakeup.run),
     "mutex": (mutex.TITLE, mutex.run),
     "rwlock": (rwlock.TITLE, rwlock.run),
+<<<<<<< HEAD
     "aio": (aio.TITLE, aio.run),
+=======
+    "attach": (attach.TITLE, attach.run),
+>>>>>>> main
 }
 
 # Workload groups whose rows compare with another sysvkit transport than the
 # transport's usual counterpart: {group: {transport: sysvkit transport}}.
 GROUP_COUNTERPARTS: Dict[str, Dict[str, str]] = {
     "mutex": mutex.COUNTERPARTS,
+    "attach": attach.COUNTERPARTS,
 }

@@ -297,6 +297,15 @@ class SysvIpcSegment(Segment):
             self.obj.detach()
 
 
+POSIX_SHM_PREFIX = "psm_sysvkit_bench_"
+
+
+def posix_shm_name() -> str:
+    """A name for a POSIX segment of the bench: the prefix, the creating
+    process's pid (so a leftover can be told from a live run's), a random tail."""
+    return "%s%d_%s" % (POSIX_SHM_PREFIX, os.getpid(), os.urandom(4).hex())
+
+
 def _unlink_posix_shm(name: str) -> None:
     from multiprocessing import shared_memory
     shared_memory.SharedMemory(name=name).unlink()
@@ -307,7 +316,7 @@ class MpSegment(Segment):
 
     def __init__(self, size: int) -> None:
         from multiprocessing import shared_memory
-        self.obj = shared_memory.SharedMemory(create=True, size=size)
+        self.obj = shared_memory.SharedMemory(name=posix_shm_name(), create=True, size=size)
         assert self.obj.buf is not None
         self.buf = self.obj.buf
         self.destroy = functools.partial(_unlink_posix_shm, self.obj.name)
