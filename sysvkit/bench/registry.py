@@ -9,12 +9,9 @@ from __future__ import annotations
 from typing import Callable, Dict, Iterator, Tuple
 
 from .runner import Result, Settings
-<<<<<<< HEAD
-from .workloads import aio, idle, mutex, pair, roundtrip, rwlock, sem, shm, throughput, wakeup
-=======
 from .workloads import idle, mutex, pair, roundtrip, rwlock, sem, shm, throughput, wakeup
 from .workloads import attach
->>>>>>> main
+from .workloads import aio
 
 Workload = Callable[[Settings], Iterator[Result]]
 
@@ -28,11 +25,8 @@ GROUPS: Dict[str, Tuple[str, Workload]] = {
     "wakeup": (wakeup.TITLE, wakeup.run),
     "mutex": (mutex.TITLE, mutex.run),
     "rwlock": (rwlock.TITLE, rwlock.run),
-<<<<<<< HEAD
-    "aio": (aio.TITLE, aio.run),
-=======
     "attach": (attach.TITLE, attach.run),
->>>>>>> main
+    "aio": (aio.TITLE, aio.run),
 }
 
 # Workload groups whose rows compare with another sysvkit transport than the
