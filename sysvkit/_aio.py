@@ -14,7 +14,11 @@ and gives its results and exceptions:
    semop of the operations and their inverses (no value changes), a futex
    wait on a Mutex's lock word.  Then the loop's thread makes the real call,
    again without blocking, and waits again if someone else was faster.
-   Sending a message cannot be probed: there the worker sends.
+   A wait for zero (``await_zero``, ``Event.await_set``) is its own probe:
+   the kernel grants it at the instant the value is 0, so its success is
+   the result.  An RWLock writer joins the writers' queue first (readers
+   arriving later wait), as the blocking call does, and leaves it if it
+   gives up.  Sending a message cannot be probed: there the worker sends.
 3. Cancelling the coroutine retargets the worker's timer so that its signal
    ends the system call (EINTR) at once, waits (briefly) for the worker to
    let go, and raises CancelledError.  A wait that had already taken
