@@ -118,6 +118,15 @@ class _Pool:
                         raise
                     self._share()
 
+    def withdraw(self, req: Request) -> bool:
+        """Take back a request no worker has started: True if it was queued."""
+        with self._cond:
+            try:
+                self._queue.remove(req)
+            except ValueError:
+                return False
+            return True
+
     def _share(self) -> None:
         """More waits than workers: every running wait ends its slice soon."""
         end = time.monotonic() + SLICE_SECONDS
@@ -225,6 +234,8 @@ async def _wait(req: Request, late: Optional[Callable[[int], Any]] = None) -> in
         return await fut     # type: ignore[no-any-return]
     except asyncio.CancelledError:
         req.cancel()
+        if req.outcome is None and _pool().withdraw(req):
+            req.outcome = _CANCELLED        # no worker had it: nothing to wait for
         outcome = await _let_go(req)
         if outcome != _CANCELLED and late is not None:
             req.late = None
