@@ -1007,3 +1007,23 @@ def test_forked_child_has_its_own_pool(ipc: Any) -> None:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def test_ctrl_c_ends_a_waiting_program_and_takes_nothing(ipc: Any, run_py: Any) -> None:
+    q = ipc.new(MessageQueue, key=IPC_PRIVATE)
+    proc = run_py("""
+        import asyncio, os, signal, sys, threading, time
+        import sysvkit
+        q = sysvkit.MessageQueue.from_id(int(sys.argv[1]))
+        threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+        t0 = time.monotonic()
+        try:
+            asyncio.run(q.areceive())
+        except KeyboardInterrupt:
+            print("interrupted %.3f" % (time.monotonic() - t0))
+    """, str(q.id), timeout=30)
+    took = float(proc.stdout.split()[-1])
+    assert proc.stdout.startswith("interrupted") and took < 0.3 + 1.0
+    q.send(b"after")
+    time.sleep(0.1)
+    assert q.receive(block=False) == (b"after", 1)
