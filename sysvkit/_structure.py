@@ -37,7 +37,7 @@ def _alive(pid: int) -> bool:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):   # a pid read from a scribbled header
         return False
     except PermissionError:
         pass

@@ -27,14 +27,16 @@ import ast
 import struct
 import time
 import weakref
-from typing import Any, Callable, Iterable, Optional, Sequence, Tuple, Type, Union
+from typing import Any, Callable, Optional, Tuple, Type
 
 from . import _core
-from ._args import check_int, check_mode
+from ._args import check_mode
 from ._base import ACCESS_R, open_or_create
 from ._core import CorruptError
 from ._keys import IPC_PRIVATE, StrPath, normalize_key
+from ._numpy import ShapeLike, _items, check_dtype, check_shape, need_numpy
 from ._structure import HEADER_SIZE, SETTLE_SECONDS, Structure, _alive
+from .shm import _shmmax
 
 __all__ = ["SharedArray"]
 
@@ -46,58 +48,7 @@ DATA_ALIGN: int = _core.ARRAY_ALIGN         # the data starts on a cache line, a
 _FIXED = struct.Struct("=IIQQQ")            # ndim, descr_len, itemsize, nbytes, data_offset
 _SHAPE_AT: int = _core.ARRAY_SHAPE_OFFSET   # 96
 assert _FIXED.size == _core.ARRAY_HEADER_SIZE and _SHAPE_AT == HEADER_SIZE + _FIXED.size
-_BIG = 1 << 62                         # cap on itemsize * every non-zero dimension
-
-ShapeLike = Union[int, Sequence[int]]
-
-
-def need_numpy() -> Any:
-    """The numpy module, or ImportError saying how to install it."""
-    try:
-        import numpy
-    except ImportError as exc:
-        raise ImportError("numpy arrays over shared memory need numpy, which is not "
-                          "installed: pip install numpy") from exc
-    return numpy
-
-
-# -- arguments -------------------------------------------------------------------------
-
-def check_dtype(np: Any, dtype: Any, name: str = "dtype") -> Any:
-    """``dtype`` as a numpy.dtype fit for shared memory: no Python objects
-    (pointers mean nothing in another process), at least one byte per item."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError as exc:
-        raise TypeError("%s: %s" % (name, exc)) from None
-    if dt.hasobject:
-        raise TypeError("%s %s holds Python objects, which cannot live in shared memory"
-                        % (name, dt))
-    if dt.itemsize == 0:
-        raise ValueError("%s %s has items of 0 bytes; give a size (such as 'S10')" % (name, dt))
-    return dt
-
-
-def check_shape(shape: object, name: str = "shape") -> Tuple[int, ...]:
-    """An int or a sequence of ints >= 0, at most MAX_NDIM of them."""
-    if isinstance(shape, (str, bytes)) or not (hasattr(type(shape), "__index__")
-                                               or isinstance(shape, Iterable)):
-        raise TypeError("%s must be an int or a sequence of ints, not %s"
-                        % (name, type(shape).__name__))
-    if not isinstance(shape, Iterable):
-        dims: Tuple[int, ...] = (check_int(shape, name, 0),)
-    else:
-        dims = tuple(check_int(d, "%s[%d]" % (name, i), 0) for i, d in enumerate(shape))
-    if len(dims) > MAX_NDIM:
-        raise ValueError("%s has %d dimensions; at most %d" % (name, len(dims), MAX_NDIM))
-    return dims
-
-
-def _items(shape: Tuple[int, ...]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
+_BIG = 1 << 62                              # cap on itemsize * every non-zero dimension
 
 
 def _fits(shape: Tuple[int, ...], itemsize: int) -> bool:
@@ -108,28 +59,6 @@ def _fits(shape: Tuple[int, ...], itemsize: int) -> bool:
         if running > _BIG:
             return False
     return True
-
-
-def view_of(seg: Any, dtype: Any, shape: Optional[ShapeLike], offset: int,
-            what: str) -> Any:
-    """A numpy array over the segment object ``seg`` (a buffer exporter that
-    counts its exports), bounds and alignment checked before numpy sees it."""
-    np = need_numpy()
-    dt = check_dtype(np, dtype)
-    size = seg._seg_size
-    off = check_int(offset, "offset", 0, size)
-    if off % dt.alignment:
-        raise ValueError("offset must be a multiple of %d (the alignment of dtype %s), got %d"
-                         % (dt.alignment, dt, off))
-    if shape is None:
-        dims: Tuple[int, ...] = ((size - off) // dt.itemsize,)
-    else:
-        dims = check_shape(shape)
-    need = _items(dims) * dt.itemsize
-    if need > size - off:
-        raise ValueError("shape %r of dtype %s needs %d bytes at offset %d; %s has %d"
-                         % (dims, dt, need, off, what, size))
-    return np.ndarray(dims, dt, buffer=memoryview(seg), offset=off)
 
 
 # -- the dtype's description --------------------------------------------------------------
@@ -280,7 +209,6 @@ class SharedArray(_core._ArrayBase, Structure):
             same = False
         if not same:
             raise ValueError("dtype %s cannot be stored in a shared array" % (dt,))
-        from .shm import _shmmax
         if lay.size > _shmmax():
             raise ValueError("shape %r of dtype %s needs a %d-byte segment; this system's "
                              "limit (shmmax) is %d" % (shape, dt, lay.size, _shmmax()))

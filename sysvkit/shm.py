@@ -17,6 +17,7 @@ from ._args import check_int, check_mode
 from ._base import ACCESS_R, ACCESS_RW, IPCObject, open_or_create
 from ._core import RemovedError
 from ._keys import IPC_PRIVATE, StrPath
+from ._numpy import view_of
 from ._records import ShmInfo, shm_info
 
 __all__ = ["SharedMemory"]
@@ -309,7 +310,6 @@ class SharedMemory(_core._Segment, IPCObject):
         holding Python objects; ImportError (``pip install numpy``) without
         numpy; ValueError once closed.
         """
-        from .array import view_of
         self._check_open()
         return view_of(self, dtype, shape, offset, "the segment")
 

@@ -417,6 +417,7 @@ def test_half_made_by_a_dead_creator(ipc: Any) -> None:
     (104, b"\xff\xfe\xfd", "not a valid stored dtype"),
     (16, struct.pack("=Q", 64), "too few"),
     (4, struct.pack("=H", 1), "not a shared array"),
+    (8, struct.pack("=Q", (1 << 48 << 8) | _core.STRUCT_STATE_INIT), "half-made"),  # no such pid
 ])
 def test_scribbled_header_is_valueerror(ipc: Any, offset: int, data: bytes, error: str) -> None:
     a = ipc.new(SA, key=sysvkit.IPC_PRIVATE, shape=(4,), dtype="<f8")
