@@ -90,6 +90,37 @@ cdef extern from *:
         }
     }
 
+    /* The loop's inbox: a stack of finished requests that workers push
+     * without the GIL, and an eventfd that wakes the loop. */
+    typedef struct svk_aio_node {
+        struct svk_aio_node *next;
+        void *obj;              /* the _AioRequest; one reference held */
+        int outcome;
+    } svk_aio_node;
+
+    static inline void svk_aio_push(svk_aio_node **head, svk_aio_node *n)
+    {
+        svk_aio_node *old = __atomic_load_n(head, __ATOMIC_RELAXED);
+        do {
+            n->next = old;
+        } while (!__atomic_compare_exchange_n(head, &old, n, 1, __ATOMIC_RELEASE,
+                                              __ATOMIC_RELAXED));
+    }
+
+    static inline svk_aio_node *svk_aio_take_all(svk_aio_node **head)
+    {
+        return __atomic_exchange_n(head, NULL, __ATOMIC_ACQUIRE);
+    }
+
+    static inline void svk_aio_ring(int fd)
+    {
+        uint64_t one = 1;
+        ssize_t r;
+        do {
+            r = write(fd, &one, sizeof one);
+        } while (r == -1 && errno == EINTR);
+    }
+
     static inline void svk_aio_mutex_mark_waiters(svk_mutex *mx)
     {
         __atomic_fetch_or(svk_lock_word(&mx->m), FUTEX_WAITERS, __ATOMIC_RELAXED);
@@ -109,6 +140,13 @@ cdef extern from *:
     int svk_aio_poke(svk_aio_cell *c, double when) nogil
     int svk_aio_cancelled(svk_aio_cell *c) nogil
     double svk_aio_slice_end(svk_aio_cell *c) nogil
+    ctypedef struct svk_aio_node:
+        svk_aio_node *next
+        void *obj
+        int outcome
+    void svk_aio_push(svk_aio_node **head, svk_aio_node *n) nogil
+    svk_aio_node *svk_aio_take_all(svk_aio_node **head) nogil
+    void svk_aio_ring(int fd) nogil
     int svk_aio_mutex_wait(svk_mutex *mx, const timespec *deadline) nogil
     void svk_aio_mutex_mark_waiters(svk_mutex *mx) nogil
     void svk_aio_mutex_pass_on(svk_mutex *mx) nogil
@@ -149,6 +187,64 @@ cdef inline double _aio_min(double a, double b) noexcept nogil:
     return a if a < b else b
 
 
+cdef extern from "<sys/eventfd.h>" nogil:
+    int eventfd(unsigned int initval, int flags)
+    enum:
+        EFD_NONBLOCK
+        EFD_CLOEXEC
+
+from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
+from posix.unistd cimport read as _posix_read, close as _posix_close
+
+
+@cython.auto_pickle(False)
+@cython.final
+cdef class _AioInbox:
+    """Where workers leave finished requests for one event loop: they push
+    them and ring an eventfd without taking the GIL, so the loop wakes while
+    the worker is still getting the GIL back.  The loop watches fileno()
+    and calls drain()."""
+    cdef svk_aio_node *_head
+    cdef int _fd
+
+    def __cinit__(self):
+        self._head = NULL
+        self._fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)
+        if self._fd == -1:
+            raise_errno(errno, "eventfd", WHAT_ID, 0)
+
+    def __dealloc__(self):
+        cdef svk_aio_node *n = svk_aio_take_all(&self._head)
+        cdef svk_aio_node *nxt
+        while n != NULL:
+            nxt = n.next
+            Py_DECREF(<object>n.obj)
+            n = nxt
+        if self._fd != -1:
+            _posix_close(self._fd)
+
+    def fileno(self):
+        return self._fd
+
+    def drain(self):
+        """The requests finished since the last call, oldest first, as
+        (request, outcome) pairs."""
+        cdef unsigned long long count
+        cdef svk_aio_node *n
+        cdef svk_aio_node *nxt
+        cdef list out = []
+        _posix_read(self._fd, &count, sizeof(count))     # EAGAIN when none: fine
+        n = svk_aio_take_all(&self._head)
+        while n != NULL:
+            nxt = n.next
+            req = <object>n.obj         # a new reference; drop the one pushed
+            Py_DECREF(req)
+            out.append((req, n.outcome))
+            n = nxt
+        out.reverse()
+        return out
+
+
 @cython.auto_pickle(False)
 @cython.final
 cdef class _AioRequest:
@@ -171,6 +267,9 @@ cdef class _AioRequest:
     cdef public object future
     cdef public object outcome
     cdef public object late
+    cdef _AioInbox _inbox       # where run() leaves the outcome, if set
+    cdef svk_aio_node _node
+    cdef public bint pushed     # run() left its outcome in the inbox
 
     def __cinit__(self):
         memset(&self._cell, 0, sizeof(self._cell))
@@ -265,6 +364,10 @@ cdef class _AioRequest:
         return req
 
     # -- control (any thread, with the GIL) --------------------------------------
+    def use_inbox(self, _AioInbox inbox):
+        """run() leaves its final outcome in ``inbox`` (the loop's)."""
+        self._inbox = inbox
+
     def begin_slice(self, double slice_end):
         """The worker's time slice for the next run() ends at ``slice_end``."""
         self._cell.slice_end = slice_end
@@ -295,6 +398,10 @@ cdef class _AioRequest:
         cdef double now = sysvkit_monotonic()
         cdef double first
         cdef int outcome
+        cdef _AioInbox inbox = self._inbox
+        cdef int fd = -1
+        cdef bint pushed = False
+        self.pushed = False
         if self._cell.cancelled:
             return _AIO_CANCELLED
         if self._deadline >= 0 and now >= self._deadline:
@@ -308,11 +415,24 @@ cdef class _AioRequest:
             self.err = errno
             return _AIO_ERROR
         self._cell.armed_for = first
+        if inbox is not None:
+            fd = inbox._fd
+            self._node.obj = <void *>self
+            Py_INCREF(self)             # the inbox's reference, if pushed
         try:
             with nogil:
                 outcome = self._block()
+                if fd != -1 and outcome != _AIO_SLICE:
+                    # Wake the loop now, before taking the GIL back.
+                    self._node.outcome = outcome
+                    svk_aio_push(&inbox._head, &self._node)
+                    svk_aio_ring(fd)
+                    pushed = True
         finally:
             sysvkit_timer_stop(&self._cell.timer)
+            if inbox is not None and not pushed:
+                Py_DECREF(self)
+        self.pushed = pushed
         return outcome
 
     cdef int _block(self) noexcept nogil:

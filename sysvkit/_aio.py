@@ -157,7 +157,7 @@ class _Pool:
                 outcome = req.run()
             except BaseException:       # MemoryError and the like: let the caller retry
                 outcome = _ERROR
-            if outcome != _SLICE:
+            if outcome != _SLICE and not req.pushed:
                 _deliver(req, outcome)  # first: the loop wakes during the rest
             with cond:
                 self._running.discard(req)
@@ -188,6 +188,7 @@ def _forget_pool() -> None:
     """In a forked child: none of the parent's workers exist here."""
     global _the_pool, _pool_lock
     _the_pool = None
+    _inboxes.clear()
     _pool_lock = threading.Lock()
 
 
@@ -217,6 +218,30 @@ def _settle(req: Request, outcome: int) -> None:
         fut.set_result(outcome)
 
 
+# Each event loop's inbox (see _core._AioInbox), watched with add_reader;
+# None for a loop that cannot watch a file descriptor.
+_inboxes: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+
+
+def _inbox(loop: Any) -> Any:
+    try:
+        return _inboxes[loop]
+    except KeyError:
+        pass
+    inbox = _core._AioInbox()
+    try:
+        loop.add_reader(inbox.fileno(), _drain, inbox)
+    except (NotImplementedError, AttributeError):
+        inbox = None
+    _inboxes[loop] = inbox
+    return inbox
+
+
+def _drain(inbox: Any) -> None:
+    for req, outcome in inbox.drain():
+        _settle(req, outcome)
+
+
 async def _wait(req: Request, late: Optional[Callable[[int], Any]] = None) -> int:
     """Run ``req`` in the pool and return its outcome.
 
@@ -228,6 +253,9 @@ async def _wait(req: Request, late: Optional[Callable[[int], Any]] = None) -> in
     loop = asyncio.get_running_loop()
     req.loop = loop
     req.late = late
+    inbox = _inbox(loop)
+    if inbox is not None:
+        req.use_inbox(inbox)
     req.future = fut = loop.create_future()
     _pool().submit(req)
     try:
