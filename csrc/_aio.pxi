@@ -187,6 +187,9 @@ cdef inline double _aio_min(double a, double b) noexcept nogil:
     return a if a < b else b
 
 
+cdef extern from "<sched.h>" nogil:
+    int sched_yield()
+
 cdef extern from "<sys/eventfd.h>" nogil:
     int eventfd(unsigned int initval, int flags)
     enum:
@@ -428,6 +431,7 @@ cdef class _AioRequest:
                     svk_aio_push(&inbox._head, &self._node)
                     svk_aio_ring(fd)
                     pushed = True
+                    sched_yield()   # on a shared CPU, the loop goes first
         finally:
             sysvkit_timer_stop(&self._cell.timer)
             if inbox is not None and not pushed:
