@@ -255,3 +255,59 @@ cdef extern from "array.h" nogil:
         uint64_t itemsize
         uint64_t nbytes
         uint64_t data_offset
+
+
+cdef extern from "channel.h" nogil:
+    # Channel: a ring of byte messages in a segment (layout written down there).
+    enum:
+        SVK_CHANNEL_VERSION
+        SVK_CHAN_RECORD_HEADER
+        SVK_CHAN_MIN_RING
+        SVK_CHAN_MAX_MESSAGE
+        SVK_CHAN_RING_OFFSET
+
+    ctypedef union svk_chan_mutex:
+        pthread_mutex_t m
+
+    ctypedef struct svk_channel:
+        uint64_t capacity
+        uint64_t ring_size
+        uint64_t ring_offset
+        uint32_t removed
+        svk_chan_mutex send_lock
+        uint64_t tail
+        uint64_t sent
+        svk_chan_mutex recv_lock
+        uint64_t head
+        uint64_t received
+        uint32_t data_word
+        uint32_t space_word
+
+    ctypedef struct svk_chan_snap:
+        pass
+
+    uint64_t svk_chan_record_size(uint64_t n)
+    int svk_chan_expected_kind()
+    int svk_chan_init(svk_channel *c, uint64_t capacity, uint64_t ring_size)
+    int svk_chan_kind_ok(svk_chan_mutex *m, int kind)
+    void svk_chan_snapshot(svk_chan_mutex *m, svk_chan_snap *s)
+    void svk_chan_unlock(svk_chan_mutex *m, const svk_chan_snap *s)
+    uint32_t svk_chan_owner(svk_chan_mutex *m)
+    void svk_chan_wake(uint32_t *word)
+    void svk_chan_wake_all(uint32_t *word)
+    uint32_t svk_chan_announce(uint32_t *word)
+    void svk_chan_mark_removed(svk_channel *c)
+    int svk_chan_removed(svk_channel *c)
+    uint64_t svk_chan_load(const uint64_t *p)
+    int svk_chan_span_ok(uint64_t head, uint64_t tail, uint64_t rsize)
+    void svk_chan_publish_send(svk_channel *c, uint64_t tail, uint64_t count)
+    void svk_chan_publish_receive(svk_channel *c, uint64_t head, uint64_t count)
+    void svk_chan_repair_send(svk_channel *c)
+    void svk_chan_repair_receive(svk_channel *c)
+    void svk_chan_copy_in(char *ring, uint64_t rsize, uint64_t off, const char *src, uint64_t n)
+    void svk_chan_copy_out(const char *ring, uint64_t rsize, uint64_t off, char *dst, uint64_t n)
+    uint64_t svk_chan_put_header(char *ring, uint64_t rsize, uint64_t pos, uint32_t n)
+    int svk_chan_get_header(const char *ring, uint64_t rsize, uint64_t head, uint64_t tail,
+                            uint32_t *n, uint64_t *payload)
+    int svk_chan_thread_exists(uint32_t tid)
+    int svk_chan_spin(svk_channel *c, int for_data, uint64_t rec, uint64_t rsize, long ns)

@@ -29,15 +29,14 @@ from .shm import SharedMemory
 from .rwlock import RWLock
 from .event import Event
 from .array import SharedArray
+from .channel import Channel
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CorruptError", "IPC_PRIVATE", "KeyParts", "Limits", "Lock", "MessageQueue", "MessageQueueInfo",
-    "Mutex",
-    "RemovedError", "Semaphore", "SemaphoreSet", "SemaphoreSetInfo", "SharedMemory",
-    "ShmInfo", "explain_key", "ftok", "limits", "list_message_queues", "list_semaphores",
+    "Channel", "CorruptError", "Event", "IPC_PRIVATE", "KeyParts", "Limits", "Lock",
+    "MessageQueue", "MessageQueueInfo", "Mutex", "RWLock", "RemovedError", "Semaphore",
+    "SemaphoreSet", "SemaphoreSetInfo", "SharedArray", "SharedMemory", "ShmInfo",
+    "explain_key", "ftok", "limits", "list_message_queues", "list_semaphores",
     "list_shared_memory",
-    "RWLock", "Event",
-    "SharedArray",
 ]

@@ -1,7 +1,7 @@
 """Type stub for sysvkit._core, the compiled System V IPC wrappers."""
 
 import os
-from typing import Any, Coroutine, NoReturn, Optional, Sequence, Tuple, TypeVar, Union, final
+from typing import Any, Coroutine, Iterable, List, NoReturn, Optional, Sequence, Tuple, TypeVar, Union, final
 
 from typing_extensions import Buffer, disjoint_base
 
@@ -236,6 +236,34 @@ ARRAY_MAX_DESCR: int
 ARRAY_ALIGN: int
 ARRAY_HEADER_SIZE: int
 ARRAY_SHAPE_OFFSET: int
+
+CHANNEL_VERSION: int
+CHANNEL_RING_OFFSET: int
+CHANNEL_MIN_RING: int
+CHANNEL_MAX_MESSAGE: int
+CHANNEL_RECORD_HEADER: int
+
+@disjoint_base
+class ChannelBase(_Structure):
+    def _ch_format(self, capacity: int) -> None: ...
+    def _ch_bind(self, size: int) -> None: ...
+    def _ch_wake_all(self) -> None: ...
+    def _bench_send(self, n: int, size: int) -> float: ...
+    def _bench_receive(self, n: int, size: int) -> float: ...
+    def send(self, data: Buffer, *, block: bool = True,
+             timeout: Optional[float] = None) -> None: ...
+    def receive(self, *, block: bool = True, timeout: Optional[float] = None) -> bytes: ...
+    def receive_into(self, buffer: Buffer, *, block: bool = True,
+                     timeout: Optional[float] = None) -> int: ...
+    def send_many(self, messages: Iterable[Buffer], *, block: bool = True,
+                  timeout: Optional[float] = None) -> int: ...
+    def receive_many(self, max_messages: int, *, block: bool = True,
+                     timeout: Optional[float] = None) -> List[bytes]: ...
+    def __len__(self) -> int: ...
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def max_message_size(self) -> int: ...
 
 # asyncio (csrc/_aio.pxi; used by sysvkit._aio)
 AIO_READY: int

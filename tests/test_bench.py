@@ -126,8 +126,21 @@ def expected_rows() -> Set[Tuple[str, str]]:
     rows |= _mutex_rows()
     rows |= _rwlock_rows()
     rows |= _attach_rows()
+    rows |= channel_rows()
     rows |= _aio_rows()
     return rows
+
+
+def channel_rows() -> Set[Tuple[str, str]]:
+    """The rows of the "channel" group."""
+    from sysvkit.bench.workloads import channel as c
+    msg = [bench.SK_QUEUE, bench.PIPE, bench.UNIX_STREAM, bench.UNIX_DGRAM, bench.TCP,
+           bench.MP_QUEUE] + ([bench.SI_QUEUE] if HAVE_SYSV_IPC else [])
+    ff = [c.FF_ONE, c.FF_MANY] if HAVE_FASTER_FIFO else []
+    rows = {("channel-stream-" + label, t) for _, label in c.STREAM_SIZES
+            for t in msg + ff + [c.SK_CHANNEL, c.SK_CHANNEL_MANY, c.C_RING]}
+    return rows | {("channel-roundtrip-16B", t) for t in msg + [c.SK_CHANNEL]
+                   + ([c.FF_ONE] if HAVE_FASTER_FIFO else [])}
 
 
 def _mutex_rows() -> Set[Tuple[str, str]]:
@@ -184,12 +197,15 @@ def check_results(doc: Dict[str, Any], rows: Set[Tuple[str, str]]) -> None:
             assert r["vs_sysv_ipc"] is not None and r["vs_sysv_ipc"] > 0, r
         if r["group"] == "throughput":
             assert r["extra"]["MB/s"] > 0
-    # n/a is reserved for what cannot apply: System V messages over msgmax,
-    # and waits that have no timeout in sysv_ipc.
+    # n/a is reserved for what cannot apply: System V messages over msgmax
+    # (and datagrams over the socket's limit), and waits that have no
+    # timeout in sysv_ipc.
     for r in results:
         if not r["applicable"]:
-            assert r["workload"] in ("pair-64KiB", "idle-cpu", "wakeup-timeout"), r
-            assert "sysv" in r["transport"] or "C " in r["transport"], r
+            assert r["workload"] in ("pair-64KiB", "idle-cpu", "wakeup-timeout",
+                                     "channel-stream-1MiB"), r
+            assert ("sysv" in r["transport"] or "C " in r["transport"]
+                    or r["transport"] == bench.UNIX_DGRAM), r
     assert "targets" not in doc
     for c in doc["summary"]:
         assert set(c) == {"sysvkit", "other", "reference", "speed_ratio", "min", "max",

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
+import subprocess
+import sys
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Set
 
 import pytest
 
@@ -171,3 +172,39 @@ def test_guard_removes_the_suites_objects_and_leaves_others_alone(
                 what, kind, ident = json.loads(line)
                 if what == "foreign":
                     ipc.track_id(kind, ident)
+
+
+def test_ipc_ids_lists_the_suites_segments_not_other_programs(
+        ipc: Any, ipc_ids: Callable[[], Dict[str, Set[int]]]) -> None:
+    before = ipc_ids()
+    env = {k: v for k, v in os.environ.items() if k != "SYSVKIT_TEST_SESSION"}
+    out = subprocess.run(["ipcmk", "-M", "4096"], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    foreign = int(out.split()[-1])
+    # Another program that makes a semaphore set and a queue, uses them and stays.
+    code = ("import sys; from sysvkit import lowlevel as ll; "
+            "s = ll.semget(ll.IPC_PRIVATE, 2, ll.IPC_CREAT | 0o600); "
+            "ll.semop(s, [(0, 1, 0), (1, 1, 0)]); "
+            "q = ll.msgget(ll.IPC_PRIVATE, ll.IPC_CREAT | 0o600); ll.msgsnd(q, b'x', 1); "
+            "print(s, q, flush=True); sys.stdin.read()")
+    other = subprocess.Popen([sys.executable, "-c", code], env=env, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    sem = msg = -1
+    try:
+        assert other.stdout is not None
+        sem, msg = map(int, other.stdout.readline().split())
+        own = ipc.track_id("shm", ll.shmget(ll.IPC_PRIVATE, 4096, ll.IPC_CREAT | 0o600))
+        own_sem = ipc.track_id("sem", ll.semget(ll.IPC_PRIVATE, 1, ll.IPC_CREAT | 0o600))
+        after = ipc_ids()
+        assert own in after["shm"] and own not in before["shm"]
+        assert own_sem in after["sem"]                  # registered: the suite's
+        assert foreign not in after["shm"]
+        assert sem not in after["sem"] and msg not in after["msg"]
+    finally:
+        other.communicate("", timeout=30)
+        # Made by this test, for the purpose: removed by id.
+        ll.shmctl(foreign, ll.IPC_RMID)
+        if sem >= 0:
+            ll.semctl(sem, 0, ll.IPC_RMID)
+        if msg >= 0:
+            ll.msgctl(msg, ll.IPC_RMID)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Callable, Dict, Iterator, Tuple
 
 from .runner import Result, Settings
-from .workloads import idle, mutex, pair, roundtrip, rwlock, sem, shm, throughput, wakeup
-from .workloads import attach
+from .workloads import (attach, channel, idle, mutex, pair, roundtrip, rwlock, sem, shm,
+                        throughput, wakeup)
 from .workloads import aio
 
 Workload = Callable[[Settings], Iterator[Result]]
@@ -26,6 +26,7 @@ GROUPS: Dict[str, Tuple[str, Workload]] = {
     "mutex": (mutex.TITLE, mutex.run),
     "rwlock": (rwlock.TITLE, rwlock.run),
     "attach": (attach.TITLE, attach.run),
+    "channel": (channel.TITLE, channel.run),
     "aio": (aio.TITLE, aio.run),
 }
 
@@ -34,4 +35,5 @@ GROUPS: Dict[str, Tuple[str, Workload]] = {
 GROUP_COUNTERPARTS: Dict[str, Dict[str, str]] = {
     "mutex": mutex.COUNTERPARTS,
     "attach": attach.COUNTERPARTS,
+    "channel": channel.COUNTERPARTS,
 }
