@@ -121,6 +121,45 @@ cdef extern from *:
         } while (r == -1 && errno == EINTR);
     }
 
+    /* Sleep until a Channel has a message (for_data) or room for rec bytes,
+     * and that side's lock is free: 0; EIDRM once it is marked removed;
+     * ETIMEDOUT at the futex deadline; EINTR on a signal.  Speaks the
+     * channel's protocol (channel.h): announce on the word, check, sleep. */
+    static int svk_aio_chan_wait(svk_channel *c, int for_data, uint64_t rec, uint64_t rsize,
+                                 const struct timespec *deadline)
+    {
+        uint32_t *word = for_data ? &c->data_word : &c->space_word;
+        svk_chan_mutex *lock = for_data ? &c->recv_lock : &c->send_lock;
+        for (;;) {
+            if (svk_chan_removed(c))
+                return EIDRM;
+            uint32_t v = svk_chan_announce(word);
+            uint64_t head = svk_chan_load(&c->head);
+            uint64_t tail = svk_chan_load(&c->tail);
+            int r;
+            if (!svk_chan_span_ok(head, tail, rsize))
+                return 0;               /* the real call reports it */
+            if (for_data ? tail != head : tail + rec - head <= rsize) {
+                uint32_t *lw = svk_lock_word(&lock->m);
+                uint32_t lv = __atomic_load_n(lw, __ATOMIC_ACQUIRE);
+                if ((lv & FUTEX_TID_MASK) == 0 || (lv & FUTEX_OWNER_DIED))
+                    return 0;
+                /* another sender or receiver is copying: sleep on its lock */
+                if (!(lv & FUTEX_WAITERS)) {
+                    if (!__atomic_compare_exchange_n(lw, &lv, lv | FUTEX_WAITERS, 0,
+                                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+                        continue;
+                    lv |= FUTEX_WAITERS;
+                }
+                r = svk_futex_wait(lw, lv, deadline);
+            } else {
+                r = svk_futex_wait(word, v, deadline);
+            }
+            if (r == EINTR || r == ETIMEDOUT)
+                return r;
+        }
+    }
+
     static inline void svk_aio_mutex_mark_waiters(svk_mutex *mx)
     {
         __atomic_fetch_or(svk_lock_word(&mx->m), FUTEX_WAITERS, __ATOMIC_RELAXED);
@@ -148,6 +187,8 @@ cdef extern from *:
     svk_aio_node *svk_aio_take_all(svk_aio_node **head) nogil
     void svk_aio_ring(int fd) nogil
     int svk_aio_mutex_wait(svk_mutex *mx, const timespec *deadline) nogil
+    int svk_aio_chan_wait(svk_channel *c, int for_data, uint64_t rec, uint64_t rsize,
+                          const timespec *deadline) nogil
     void svk_aio_mutex_mark_waiters(svk_mutex *mx) nogil
     void svk_aio_mutex_pass_on(svk_mutex *mx) nogil
     void __atomic_store_n(int *p, int v, int order) nogil
@@ -160,6 +201,7 @@ cdef enum:
     _AIO_SEM_PROBE = 3      # wait until semops could be done; change nothing
     _AIO_SEM_DO = 4         # do semops
     _AIO_MUTEX_PROBE = 5    # wait until a Mutex looks free
+    _AIO_CHAN_PROBE = 6     # wait until a Channel has a message, or room
 
 # How a run() ended.
 cdef enum:
@@ -180,6 +222,8 @@ AIO_ERROR = _AIO_ERROR
 # A Mutex sleeper looks this often (seconds) for a holder that died without
 # the kernel's release, as a blocking acquire does.
 cdef double _AIO_MUTEX_CHECK = 0.25
+# A Channel sleeper looks this often whether its handle was closed.
+cdef double _AIO_CHAN_CHECK = 0.1
 cdef double _AIO_FOREVER = 1e7      # seconds: the timer of a wait without deadline
 
 
@@ -262,6 +306,11 @@ cdef class _AioRequest:
     cdef sembuf *_sops
     cdef int _nsops
     cdef svk_mutex *_mx
+    cdef svk_channel *_chan
+    cdef char **_addr_p         # the structure's mapping (NULL once closed)
+    cdef uint64_t _rsize
+    cdef uint64_t _rec
+    cdef bint _for_data
     cdef double _deadline       # absolute; < 0: none
     cdef public int err         # errno of _AIO_ERROR
     cdef public long got_type   # the type of a 0-byte message taken
@@ -366,6 +415,23 @@ cdef class _AioRequest:
         req.owner = m
         return req
 
+    @staticmethod
+    def chan_probe(ChannelBase ch, bint for_data, unsigned long long nbytes, double deadline):
+        """Wait until Channel ``ch`` has a message (``for_data``) or room
+        for a message of ``nbytes``, and that side's lock is free."""
+        cdef _AioRequest req = _AioRequest()
+        if ch._addr == NULL or ch._ch == NULL:
+            raise ValueError("operation on a closed channel")
+        req._what = _AIO_CHAN_PROBE
+        req._chan = ch._ch
+        req._addr_p = &ch._addr
+        req._rsize = ch._rsize
+        req._rec = svk_chan_record_size(nbytes)
+        req._for_data = for_data
+        req._deadline = deadline
+        req.owner = ch          # alive, so _chan stays in the mapping or its placeholder
+        return req
+
     # -- control (any thread, with the GIL) --------------------------------------
     def use_inbox(self, _AioInbox inbox):
         """run() leaves its final outcome in ``inbox`` (the loop's)."""
@@ -462,6 +528,15 @@ cdef class _AioRequest:
                 if sysv.semop(self._ident, self._sops, self._nsops) == 0:
                     return _AIO_READY if self._what == _AIO_SEM_PROBE else _AIO_DONE
                 e = errno
+            elif self._what == _AIO_CHAN_PROBE:
+                svk_deadline(&ts, _AIO_CHAN_CHECK)
+                e = svk_aio_chan_wait(self._chan, self._for_data, self._rec, self._rsize, &ts)
+                if e == 0:
+                    return _AIO_READY
+                if e == ETIMEDOUT:
+                    if self._addr_p[0] == NULL:
+                        return _AIO_READY   # closed meanwhile: the real call says so
+                    e = EINTR
             else:
                 svk_deadline(&ts, _AIO_MUTEX_CHECK)
                 e = svk_aio_mutex_wait(self._mx, &ts)
@@ -560,3 +635,9 @@ def _aio_rw_take_queued(RWLockBase rw):
 def _aio_rw_unqueue(RWLockBase rw):
     """Give up a place in the writers' queue."""
     rw._unqueue()
+
+
+# -- Channel ---------------------------------------------------------------------------------
+def _aio_chan_check_removed(ChannelBase ch):
+    """RemovedError if the channel's segment was removed."""
+    ch._check_removed()

@@ -569,3 +569,93 @@ async def event_wait(ev: Any, timeout: Any) -> bool:
         return False
     return await _sem_wait(ev, [(0, 0, 0)], _deadline(t),  # type: ignore[no-any-return]
                            lambda: ev.wait(0), True)
+
+
+# -- Channel -----------------------------------------------------------------------------------
+
+
+async def _chan_wait(ch: Any, for_data: bool, nbytes: int, deadline: float,
+                     attempt: Callable[[], Any], final: Callable[[], Any]) -> Any:
+    """Probe until attempt() (the call without blocking) does not raise
+    BlockingIOError; at the deadline, final() (the call with timeout=0)."""
+    while True:
+        req = _core._AioRequest.chan_probe(ch, for_data, nbytes, deadline)
+        outcome = await _wait(req)
+        if outcome == _TIMEDOUT:
+            return final()
+        try:
+            return attempt()
+        except BlockingIOError:
+            if outcome == _ERROR:
+                _core._aio_chan_check_removed(ch)
+
+
+async def chan_receive(ch: Any, block: bool, timeout: Any, call: str = "receive",
+                       *args: Any) -> Any:
+    """Channel.areceive, areceive_into(buffer), areceive_many(max_messages)."""
+    fn = getattr(ch, call)
+    try:
+        return fn(*args, block=False, timeout=timeout)
+    except BlockingIOError:
+        if not block:
+            raise
+    t = check_timeout(timeout)
+    if t == 0:
+        return fn(*args, timeout=0)
+    return await _chan_wait(ch, True, 0, _deadline(t), lambda: fn(*args, block=False),
+                            lambda: fn(*args, timeout=0))
+
+
+async def chan_send(ch: Any, data: Any, block: bool, timeout: Any) -> None:
+    try:
+        return ch.send(data, block=False, timeout=timeout)    # type: ignore[no-any-return]
+    except BlockingIOError:
+        if not block:
+            raise
+    t = check_timeout(timeout)
+    if t == 0:
+        return ch.send(data, timeout=0)     # type: ignore[no-any-return]
+    n = memoryview(data).nbytes
+    return await _chan_wait(ch, False, n, _deadline(t),  # type: ignore[no-any-return]
+                            lambda: ch.send(data, block=False), lambda: ch.send(data, timeout=0))
+
+
+async def chan_send_many(ch: Any, messages: Any, block: bool, timeout: Any) -> int:
+    """Channel.asend_many: sends in order; waits for room as asend does.
+    Timed out or cancelled after some were sent, it returns how many."""
+    items = list(messages)
+    try:
+        total = ch.send_many(items, block=False, timeout=timeout)
+    except BlockingIOError:
+        if not block:
+            raise
+        total = 0
+    if total == len(items) or not block:
+        return total  # type: ignore[no-any-return]
+    t = check_timeout(timeout)
+    deadline = _deadline(t)
+    rest = items[total:]
+    while rest:
+        if t == 0 or (deadline >= 0 and time.monotonic() >= deadline):
+            try:
+                return total + ch.send_many(rest, timeout=0)  # type: ignore[no-any-return]
+            except TimeoutError:
+                if total:
+                    return total  # type: ignore[no-any-return]
+                raise
+        req = _core._AioRequest.chan_probe(ch, False, memoryview(rest[0]).nbytes, deadline)
+        try:
+            outcome = await _wait(req)
+        except asyncio.CancelledError:
+            if total:
+                return total  # type: ignore[no-any-return]
+            raise
+        try:
+            n = ch.send_many(rest, block=False)
+        except BlockingIOError:
+            if outcome == _ERROR:
+                _core._aio_chan_check_removed(ch)
+            continue
+        total += n
+        rest = rest[n:]
+    return total  # type: ignore[no-any-return]

@@ -18,8 +18,8 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 import pytest
 
 import sysvkit
-from sysvkit import (IPC_PRIVATE, Event, Lock, MessageQueue, Mutex, RemovedError, RWLock,
-                     Semaphore, SemaphoreSet)
+from sysvkit import (IPC_PRIVATE, Channel, Event, Lock, MessageQueue, Mutex, RemovedError,
+                     RWLock, Semaphore, SemaphoreSet)
 from sysvkit import _aio
 from sysvkit import lowlevel as ll
 
@@ -392,8 +392,109 @@ class EventWait(Case):
         assert self.ev.is_set() and ll.semctl(self.ev.id, 0, ll.GETZCNT) == 0
 
 
+class ChanReceive(Case):
+    name = "Channel.areceive"
+    nonblocking = {"block": False}
+
+    def __init__(self, ipc: Any) -> None:
+        super().__init__(ipc)
+        self.obj = self.ch = ipc.new(Channel, key=IPC_PRIVATE, capacity=256)
+
+    def wait(self, **kw: Any) -> Awaitable[Any]:
+        return self.ch.areceive(**kw)
+
+    def blocking(self, **kw: Any) -> Any:
+        return self.ch.receive(**kw)
+
+    def feed(self) -> None:
+        self.ch.send(b"fed")
+
+    def check_done(self, result: Any) -> None:
+        assert result == b"fed" and len(self.ch) == 0
+
+    def check_untouched(self) -> None:
+        assert len(self.ch) == 1 and self.ch.receive(block=False) == b"fed"
+
+
+class ChanReceiveInto(ChanReceive):
+    name = "Channel.areceive_into"
+
+    def __init__(self, ipc: Any) -> None:
+        super().__init__(ipc)
+        self.buf = bytearray(8)
+
+    def wait(self, **kw: Any) -> Awaitable[Any]:
+        return self.ch.areceive_into(self.buf, **kw)
+
+    def blocking(self, **kw: Any) -> Any:
+        return self.ch.receive_into(self.buf, **kw)
+
+    def check_done(self, result: Any) -> None:
+        assert result == 3 and self.buf[:3] == b"fed" and len(self.ch) == 0
+
+
+class ChanReceiveMany(ChanReceive):
+    name = "Channel.areceive_many"
+
+    def wait(self, **kw: Any) -> Awaitable[Any]:
+        return self.ch.areceive_many(5, **kw)
+
+    def blocking(self, **kw: Any) -> Any:
+        return self.ch.receive_many(5, **kw)
+
+    def check_done(self, result: Any) -> None:
+        assert result == [b"fed"] and len(self.ch) == 0
+
+
+class ChanSend(Case):
+    name = "Channel.asend"
+    nonblocking = {"block": False}
+
+    def __init__(self, ipc: Any) -> None:
+        super().__init__(ipc)
+        self.obj = self.ch = ipc.new(Channel, key=IPC_PRIVATE, capacity=64)
+        while True:
+            try:
+                self.ch.send(b"f" * 8, block=False)
+            except BlockingIOError:
+                break
+        self.full = len(self.ch)
+
+    def wait(self, **kw: Any) -> Awaitable[Any]:
+        return self.ch.asend(b"new", **kw)
+
+    def blocking(self, **kw: Any) -> Any:
+        return self.ch.send(b"new", **kw)
+
+    def feed(self) -> None:
+        self.ch.receive()
+
+    def check_done(self, result: Any) -> None:
+        assert result is None and len(self.ch) == self.full
+        assert self.ch.receive_many(100)[-1] == b"new"
+
+    def check_untouched(self) -> None:
+        assert len(self.ch) == self.full - 1
+        assert b"new" not in self.ch.receive_many(100)
+
+
+class ChanSendMany(ChanSend):
+    name = "Channel.asend_many"
+
+    def wait(self, **kw: Any) -> Awaitable[Any]:
+        return self.ch.asend_many([b"new"], **kw)
+
+    def blocking(self, **kw: Any) -> Any:
+        return self.ch.send_many([b"new"], **kw)
+
+    def check_done(self, result: Any) -> None:
+        assert result == 1 and len(self.ch) == self.full
+        assert self.ch.receive_many(100)[-1] == b"new"
+
+
 CASES = [Receive, Send, Op, LongOp, Acquire, WaitZero, LockAcquire, MutexAcquire,
-         ReadAcquire, WriteAcquire, EventWait]
+         ReadAcquire, WriteAcquire, EventWait, ChanReceive, ChanReceiveInto, ChanReceiveMany,
+         ChanSend, ChanSendMany]
 IDS = [c.name for c in CASES]
 
 
@@ -923,6 +1024,8 @@ FEEDERS = {
     "MessageQueue.asend": ("q = sysvkit.MessageQueue.from_id(ARGS[0]); time.sleep(0.3); "
                            "q.receive()"),
     "Event.await_set": "e = sysvkit.Event.from_id(ARGS[0]); time.sleep(0.3); e.set()",
+    "Channel.areceive": ("c = sysvkit.Channel.from_id(ARGS[0]); time.sleep(0.3); "
+                         "c.send(b'from child'); c.close()"),
     "RWLock.aacquire_write": ("rw = sysvkit.RWLock.from_id(ARGS[0]); rw.acquire_read(); "
                               "time.sleep(0.5); rw.release_read()"),
 }
@@ -944,6 +1047,9 @@ def test_other_process_wakes_the_coroutine(ipc: Any, method: str, what: str) -> 
     elif what == "Event.await_set":
         obj = ipc.new(Event, *ipc.path())
         wait = obj.await_set
+    elif what == "Channel.areceive":
+        obj = ipc.new(Channel, key=IPC_PRIVATE)
+        wait = obj.areceive
     elif what == "RWLock.aacquire_write":
         obj = ipc.new(RWLock, *ipc.path())
         wait = obj.aacquire_write
@@ -970,6 +1076,8 @@ def test_other_process_wakes_the_coroutine(ipc: Any, method: str, what: str) -> 
         assert gap < 0.1
         if what == "MessageQueue.areceive":
             assert result == (b"from child", 3)
+        elif what == "Channel.areceive":
+            assert result == b"from child"
         elif what == "MessageQueue.asend":
             assert result is None
             child.join(20)
