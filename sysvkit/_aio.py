@@ -228,7 +228,7 @@ def _inbox(loop: Any) -> Any:
         return _inboxes[loop]
     except KeyError:
         pass
-    inbox = _core._AioInbox()
+    inbox: Any = _core._AioInbox()
     try:
         loop.add_reader(inbox.fileno(), _drain, inbox)
     except (NotImplementedError, AttributeError):
