@@ -343,6 +343,16 @@ cdef class RWLockHold:
         else:
             self._lock._release_read()
 
+    def __aenter__(self):
+        """``async with rw.read():`` (or ``write()``): as ``with``, for asyncio
+        (sysvkit._aio); the event loop runs while it waits."""
+        from sysvkit import _aio
+        return _aio.rw_hold_enter(self._lock, self._write, self._timeout)
+
+    def __aexit__(self, exc_type, exc, tb):
+        from sysvkit import _aio
+        return _aio.rw_hold_exit(self._lock, self._write)
+
 
 @cython.auto_pickle(False)
 @cython.binding(False)

@@ -8,7 +8,7 @@ come from Structure, like every structure in a segment.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 from . import _core
 from ._args import check_int
@@ -121,3 +121,41 @@ class Channel(Structure, _core.ChannelBase):
 
     def __reduce__(self) -> Tuple[Any, ...]:
         return (type(self).from_id, (self.id,))
+
+    # -- asyncio twins (the machinery is sysvkit._aio's) ---------------------------------
+
+    async def asend(self, data: Any, *, block: bool = True,
+                    timeout: Optional[float] = None) -> None:
+        """send() for asyncio: the same arguments, result and exceptions; the
+        event loop runs while it waits for room.  Cancelled, it sends nothing."""
+        from . import _aio
+        return await _aio.chan_send(self, data, block, timeout)
+
+    async def areceive(self, *, block: bool = True, timeout: Optional[float] = None) -> bytes:
+        """receive() for asyncio: the same arguments, result and exceptions;
+        the event loop runs while it waits.  Cancelled, it takes no message."""
+        from . import _aio
+        return await _aio.chan_receive(self, block, timeout)  # type: ignore[no-any-return]
+
+    async def areceive_into(self, buffer: Any, *, block: bool = True,
+                            timeout: Optional[float] = None) -> int:
+        """receive_into() for asyncio (see areceive)."""
+        from . import _aio
+        return await _aio.chan_receive(self, block, timeout,  # type: ignore[no-any-return]
+                                       "receive_into", buffer)
+
+    async def asend_many(self, messages: Any, *, block: bool = True,
+                         timeout: Optional[float] = None) -> int:
+        """send_many() for asyncio: sends in order and returns how many were
+        sent; timed out or cancelled after some were sent, it returns that
+        count (with none sent: TimeoutError, or the cancellation)."""
+        from . import _aio
+        return await _aio.chan_send_many(self, messages, block, timeout)
+
+    async def areceive_many(self, max_messages: int, *, block: bool = True,
+                            timeout: Optional[float] = None) -> List[bytes]:
+        """receive_many() for asyncio: waits for at least one message, then
+        takes those there, up to max_messages.  Cancelled, it takes none."""
+        from . import _aio
+        return await _aio.chan_receive(self, block, timeout,  # type: ignore[no-any-return]
+                                       "receive_many", max_messages)

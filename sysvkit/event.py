@@ -54,3 +54,11 @@ class Event(_core.EventBase, IPCObject):
     def stat(self) -> SemaphoreSetInfo:
         """The event's kernel record (SemaphoreSetInfo).  RemovedError once removed."""
         return IPCObject.stat(self)  # type: ignore[no-any-return]
+
+    # -- asyncio twins (the machinery is sysvkit._aio's) ---------------------------------
+
+    async def await_set(self, timeout: Optional[float] = None) -> bool:
+        """wait() for asyncio (``await`` is a keyword): the same arguments,
+        result and exceptions; the event loop runs while it waits."""
+        from . import _aio
+        return await _aio.event_wait(self, timeout)

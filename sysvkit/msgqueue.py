@@ -159,3 +159,23 @@ class MessageQueue(_core.MessageQueueBase, IPCObject):
 
     def __reduce__(self) -> Tuple[Any, ...]:
         return IPCObject.__reduce__(self)
+
+    # -- asyncio twins (the machinery is sysvkit._aio's) ---------------------------------
+
+    async def asend(self, data: Any, type: int = 1, *, block: bool = True,
+                    timeout: Optional[float] = None) -> None:
+        """send() for asyncio: the same arguments, result and exceptions; the
+        event loop runs while it waits.  Cancelled, it sends nothing (unless
+        the message had already gone: then it returns normally)."""
+        from . import _aio
+        return await _aio.msg_send(self, data, type, block, timeout)
+
+    async def areceive(self, type: int = 0, *, block: bool = True,
+                       timeout: Optional[float] = None, except_type: bool = False,
+                       max_size: Optional[int] = None,
+                       truncate: bool = False) -> Tuple[bytes, int]:
+        """receive() for asyncio: the same arguments, result and exceptions;
+        the event loop runs while it waits.  Cancelled, it takes no message."""
+        from . import _aio
+        return await _aio.msg_receive(self, type, block, timeout, except_type, max_size,
+                                      truncate)

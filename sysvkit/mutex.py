@@ -74,3 +74,24 @@ class Mutex(Structure, _core.MutexBase):  # type: ignore[misc]
 
     def __reduce__(self) -> Tuple[Any, ...]:
         return (type(self).from_id, (self._ident,))
+
+    # -- asyncio twins (the machinery is sysvkit._aio's) ---------------------------------
+
+    async def aacquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """acquire() for asyncio: the same arguments, result and exceptions;
+        the event loop runs while it waits, and the loop's thread holds the
+        mutex once it returns True (release it there).  Tasks, not threads,
+        take turns: a second task waits, and a task that already holds it
+        raises RuntimeError.  Cancelled, it does not hold the mutex."""
+        from . import _aio
+        return await _aio.mutex_acquire(self, blocking, timeout)
+
+    async def __aenter__(self) -> "Mutex":
+        """``async with m:`` acquires (waiting for ever) and releases."""
+        await self.aacquire()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        from . import _aio
+        _aio.mutex_released(self)
+        self.release()

@@ -101,3 +101,20 @@ class RWLock(_core.RWLockBase, IPCObject):
         if reads:
             return " held for reading (%d)" % reads
         return ""
+
+    # -- asyncio twins (the machinery is sysvkit._aio's) ---------------------------------
+    # ``async with rw.read():`` and ``async with rw.write():`` come with the
+    # holds that read() and write() return.
+
+    async def aacquire_read(self, blocking: bool = True, timeout: Optional[float] = None) -> bool:
+        """acquire_read() for asyncio: the same arguments, result and
+        exceptions; the event loop runs while it waits.  Cancelled, it holds nothing."""
+        from . import _aio
+        return await _aio.rw_acquire_read(self, blocking, timeout)
+
+    async def aacquire_write(self, blocking: bool = True, timeout: Optional[float] = None) -> bool:
+        """acquire_write() for asyncio: the same arguments, result and
+        exceptions; while it waits, readers arriving later wait behind it.
+        Cancelled, it holds nothing and leaves the writers' queue."""
+        from . import _aio
+        return await _aio.rw_acquire_write(self, blocking, timeout)

@@ -316,6 +316,16 @@ class SemaphoreSet(IPCObject):
     def _repr_extra(self) -> str:
         return " count=%d" % self._count
 
+    # -- asyncio twins (the machinery is sysvkit._aio's) ---------------------------------
+
+    async def aop(self, ops: Sequence[Tuple[int, int]], *, block: bool = True,
+                  timeout: Optional[float] = None, undo: Optional[bool] = None) -> None:
+        """op() for asyncio: the same arguments, result and exceptions; the
+        event loop runs while it waits.  Cancelled, it changes no value."""
+        from . import _aio
+        return await _aio.sem_op(self, ops, block, timeout, undo)
+
+
 
 # -- Semaphore ------------------------------------------------------------------------
 # with-blocks acquire and release (threading semantics), so the compiled
@@ -458,6 +468,28 @@ class Semaphore(_core.SemaphoreBase, IPCObject):  # type: ignore[misc]
     def _repr_extra(self) -> str:
         return " index=%d%s" % (self._member, " undo" if self._undo else "")
 
+    # -- asyncio twins (the machinery is sysvkit._aio's) ---------------------------------
+
+    async def aacquire(self, blocking: bool = True, timeout: Optional[float] = None) -> bool:
+        """acquire() for asyncio: the same arguments, result and exceptions;
+        the event loop runs while it waits.  Cancelled, it takes nothing."""
+        from . import _aio
+        return await _aio.sem_acquire(self, blocking, timeout)
+
+    async def await_zero(self, timeout: Optional[float] = None) -> bool:
+        """wait_zero() for asyncio: True once the value is 0, False on timeout."""
+        from . import _aio
+        return await _aio.sem_wait_zero(self, timeout)
+
+    async def __aenter__(self) -> Semaphore:
+        """``async with sem:`` acquires (waiting for ever) and releases."""
+        await self.aacquire()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
+
+
 
 # -- Lock -----------------------------------------------------------------------------
 
@@ -492,3 +524,20 @@ class Lock(_core.LockBase, IPCObject):  # type: ignore[misc]  # __exit__: as Sem
     def stat(self) -> SemaphoreSetInfo:
         """The lock's kernel record (SemaphoreSetInfo).  RemovedError once removed."""
         return IPCObject.stat(self)  # type: ignore[no-any-return]
+
+
+    # -- asyncio twins (the machinery is sysvkit._aio's) ---------------------------------
+
+    async def aacquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """acquire() for asyncio: the same arguments, result and exceptions;
+        the event loop runs while it waits.  Cancelled, it does not hold the lock."""
+        from . import _aio
+        return await _aio.sem_acquire(self, blocking, timeout)
+
+    async def __aenter__(self) -> Lock:
+        """``async with lock:`` acquires (waiting for ever) and releases."""
+        await self.aacquire()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()

@@ -128,6 +128,7 @@ def expected_rows() -> Set[Tuple[str, str]]:
     rows |= _attach_rows()
     rows |= channel_rows()
     rows |= _queue_rows()
+    rows |= _aio_rows()
     return rows
 
 
@@ -158,6 +159,11 @@ def _mutex_rows() -> Set[Tuple[str, str]]:
     locks = [m.SK_MUTEX, m.SK_LOCK, m.MP_LOCK] + ([m.POSIX_SEM] if HAVE_POSIX_IPC else [])
     return ({("mutex-pair", t) for t in locks + [m.C_MUTEX, m.C_LOCK]}
             | {("mutex-handoff", t) for t in locks})
+
+
+def _aio_rows() -> Set[Tuple[str, str]]:
+    from sysvkit.bench.workloads import aio
+    return {("aio-wakeup", t) for t in aio.TRANSPORTS}
 
 
 def _rwlock_rows() -> Set[Tuple[str, str]]:

@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Callable, Dict, Iterator, Tuple
 
 from .runner import Result, Settings
-from .workloads import (attach, channel, idle, mutex, pair, roundtrip, rwlock, sem, shm,
-                        throughput, wakeup)
-from .workloads import objqueue
+from .workloads import (aio, attach, channel, idle, mutex, objqueue, pair, roundtrip, rwlock,
+                        sem, shm, throughput, wakeup)
 
 Workload = Callable[[Settings], Iterator[Result]]
 
@@ -28,6 +27,7 @@ GROUPS: Dict[str, Tuple[str, Workload]] = {
     "attach": (attach.TITLE, attach.run),
     "channel": (channel.TITLE, channel.run),
     "queue": (objqueue.TITLE, objqueue.run),
+    "aio": (aio.TITLE, aio.run),
 }
 
 # Workload groups whose rows compare with another sysvkit transport than the
