@@ -184,15 +184,19 @@ def _served(st: Settings, stack: contextlib.ExitStack, kinds: List[Kind], size: 
             send, recv = ways(ch, 1)
 
             def loop(n: int) -> float:
-                # One more than asked: the first, untimed, absorbs waking
-                # this process (see run()).
+                # -> when the first message went (clock() is system-wide):
+                # a stream is timed from there to the last one received.
                 if echo:
+                    # One more than asked: the first, untimed, brings
+                    # the parent's clock in with this process already
+                    # awake and waiting (see ping() in run()).
                     put, get = ch.ends(1, size)
                     for _ in repeat(None, n + 1):
                         put(get())
-                else:
-                    send(n + 1, size)
-                return 0.0
+                    return 0.0
+                t0 = clock()
+                send(n, size)
+                return t0
             return loop
         c = stack.enter_context(child(st, ch, serve=serve))
         out.append((name, ch, c, ways(ch, 0)))
@@ -214,17 +218,18 @@ def run(st: Settings) -> Iterator[Result]:
                     continue
 
                 def loop(n: int, c: Child = c, recv: Receiver = recv, size: int = size) -> float:
-                    # The child sends n + 1: the first message is taken
-                    # before the clock starts, so that the time the child
-                    # takes to wake (milliseconds on a busy machine) is not
-                    # counted as if the transport were slow.
+                    # From the child's first send (its clock, taken once it
+                    # is awake: its wake-up is not the transport's cost) to
+                    # the last message received here.  Not from the first
+                    # message received: by then the sender may have filled
+                    # the ring (all of it, for small messages, with both
+                    # processes on one CPU), and draining a full ring is
+                    # not a stream.
                     c.send(("loop", n))
-                    recv(1, size)
-                    t0 = clock()
                     recv(n, size)
-                    took = clock() - t0
-                    c.recv()
-                    return took
+                    t1 = clock()
+                    t0 = c.recv()
+                    return t1 - t0
                 loops.append((name, loop))
             got = measure_all(loops, st)
             for name, _ in loops:
