@@ -241,7 +241,7 @@ def run(st: Settings) -> Iterator[Result]:
                     c.send(("loop", n))
                     recv(n, size)
                     t1 = clock()
-                    t0 = c.recv()
+                    t0: float = c.recv()
                     return t1 - t0
                 loops.append((name, loop))
             got = measure_all(loops, st)
