@@ -30,6 +30,17 @@ C_RING = "C ring (reference)"
 BATCH = 64
 STREAM_SIZES = ((16, "16B"), (4 * KIB, "4KiB"), (MIB, "1MiB"))
 CAPACITY = 4 * MIB + 4 * KIB           # room for three of the largest messages
+# The Channel's ring in the streams of small messages: a sample moves 100 000
+# and more of them (a few MiB), and a ring that held them all would be filled
+# before the receiver ran, so a 256 KiB one (about ten thousand 16 B messages)
+# keeps the ring a small part of what a sample moves, as for the others'
+# buffers (a pipe's is 64 KiB).
+SMALL_RING = 256 * KIB
+
+
+def ring_for(size: int) -> int:
+    """The capacity of the Channels streaming messages of ``size`` bytes."""
+    return SMALL_RING if 3 * (size + 64) <= SMALL_RING else CAPACITY
 
 # The summary compares these with Channel (sysvkit's MessageQueue is in the
 # rows, beside it, but the summary never compares sysvkit with itself).
@@ -49,10 +60,10 @@ class ChannelPair(Transport):
 
     name = SK_CHANNEL
 
-    def __init__(self) -> None:
+    def __init__(self, capacity: int = CAPACITY) -> None:
         from ... import IPC_PRIVATE, Channel
-        self.chans = [Channel(key=IPC_PRIVATE, create=True, capacity=CAPACITY),
-                      Channel(key=IPC_PRIVATE, create=True, capacity=CAPACITY)]
+        self.chans = [Channel(key=IPC_PRIVATE, create=True, capacity=capacity),
+                      Channel(key=IPC_PRIVATE, create=True, capacity=capacity)]
 
     def unsupported(self, size: int) -> Optional[str]:
         if size > self.chans[0].max_message_size:
@@ -152,10 +163,13 @@ def _c_ring(ch: ChannelPair, side: int) -> Tuple[Sender, Receiver]:
 Kind = Tuple[str, Callable[[], Transport], Callable[[Any, int], Tuple[Sender, Receiver]]]
 
 
-def _kinds() -> List[Kind]:
-    kinds: List[Kind] = [(SK_CHANNEL, ChannelPair, _per_message),
-                         (SK_CHANNEL_MANY, ChannelPair, _channel_batches),
-                         (C_RING, ChannelPair, _c_ring)]
+def _kinds(size: int = MIB) -> List[Kind]:
+    """What is measured, with Channels sized for messages of ``size`` bytes."""
+    def pair() -> ChannelPair:
+        return ChannelPair(ring_for(size))
+    kinds: List[Kind] = [(SK_CHANNEL, pair, _per_message),
+                         (SK_CHANNEL_MANY, pair, _channel_batches),
+                         (C_RING, pair, _c_ring)]
     for name, factory in message_channels():
         if name != "faster_fifo.Queue":
             kinds.append((name, factory, _per_message))
@@ -184,15 +198,19 @@ def _served(st: Settings, stack: contextlib.ExitStack, kinds: List[Kind], size: 
             send, recv = ways(ch, 1)
 
             def loop(n: int) -> float:
-                # One more than asked: the first, untimed, absorbs waking
-                # this process (see run()).
+                # -> when the first message went (clock() is system-wide):
+                # a stream is timed from there to the last one received.
                 if echo:
+                    # One more than asked: the first, untimed, brings
+                    # the parent's clock in with this process already
+                    # awake and waiting (see ping() in run()).
                     put, get = ch.ends(1, size)
                     for _ in repeat(None, n + 1):
                         put(get())
-                else:
-                    send(n + 1, size)
-                return 0.0
+                    return 0.0
+                t0 = clock()
+                send(n, size)
+                return t0
             return loop
         c = stack.enter_context(child(st, ch, serve=serve))
         out.append((name, ch, c, ways(ch, 0)))
@@ -201,11 +219,10 @@ def _served(st: Settings, stack: contextlib.ExitStack, kinds: List[Kind], size: 
 
 def run(st: Settings) -> Iterator[Result]:
     """Streams from another process, then a ping-pong with it."""
-    kinds = _kinds()
     for size, label in STREAM_SIZES:
         workload = "channel-stream-" + label
         with contextlib.ExitStack() as stack:
-            served = _served(st, stack, kinds, size, echo=False)
+            served = _served(st, stack, _kinds(size), size, echo=False)
             loops: List[Tuple[str, Loop]] = []
             for name, ch, c, (_, recv) in served:
                 if c is None:
@@ -214,17 +231,18 @@ def run(st: Settings) -> Iterator[Result]:
                     continue
 
                 def loop(n: int, c: Child = c, recv: Receiver = recv, size: int = size) -> float:
-                    # The child sends n + 1: the first message is taken
-                    # before the clock starts, so that the time the child
-                    # takes to wake (milliseconds on a busy machine) is not
-                    # counted as if the transport were slow.
+                    # From the child's first send (its clock, taken once it
+                    # is awake: its wake-up is not the transport's cost) to
+                    # the last message received here.  Not from the first
+                    # message received: by then the sender may have filled
+                    # the ring (all of it, for small messages, with both
+                    # processes on one CPU), and draining a full ring is
+                    # not a stream.
                     c.send(("loop", n))
-                    recv(1, size)
-                    t0 = clock()
                     recv(n, size)
-                    took = clock() - t0
-                    c.recv()
-                    return took
+                    t1 = clock()
+                    t0: float = c.recv()
+                    return t1 - t0
                 loops.append((name, loop))
             got = measure_all(loops, st)
             for name, _ in loops:
@@ -235,7 +253,7 @@ def run(st: Settings) -> Iterator[Result]:
                 r.extra["MB/s"] = r.value * size / 1e6
                 yield r
     # Ping-pong: one message each way at a time; batches do not apply.
-    pp = [k for k in kinds if k[0] not in (SK_CHANNEL_MANY, FF_MANY, C_RING)]
+    pp = [k for k in _kinds(16) if k[0] not in (SK_CHANNEL_MANY, FF_MANY, C_RING)]
     with contextlib.ExitStack() as stack:
         served = _served(st, stack, pp, 16, echo=True)
         loops = []
