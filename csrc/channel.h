@@ -61,6 +61,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <signal.h>
+#include <sched.h>
 #include "structs.h"
 #include "robust.h"
 
@@ -324,12 +325,18 @@ static inline void svk_chan_relax(void) {
 
 /* Before sleeping, poll for up to `ns` nanoseconds (a few microseconds: a
  * peer running on another CPU answers within that, and a wake-up through
- * the kernel costs more): 1 as soon as a receiver (for_data) would find a
+ * the kernel costs more; no polling when this thread may run on one CPU
+ * only): 1 as soon as a receiver (for_data) would find a
  * record or a sender would find room for rec bytes, or the positions look
  * impossible (the locked path reports those); 0 when the time is up. */
 static inline int svk_chan_spin(svk_channel *c, int for_data, uint64_t rec, uint64_t rsize,
                                 long ns) {
     struct timespec t0, t;
+    cpu_set_t cpus;
+    /* Alone on one CPU (pinned, or a one-CPU machine) the peer cannot run
+     * while we poll: sleep at once. */
+    if (sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) <= 1)
+        return 0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (unsigned i = 1;; i++) {
         uint64_t head = __atomic_load_n(&c->head, __ATOMIC_ACQUIRE);
