@@ -659,3 +659,57 @@ async def chan_send_many(ch: Any, messages: Any, block: bool, timeout: Any) -> i
         total += n
         rest = rest[n:]
     return total  # type: ignore[no-any-return]
+
+
+async def _queue_wait(q: Any, for_data: bool, nbytes: int, deadline: float,
+                      attempt: Callable[[], Any], nothing: type) -> Any:
+    """Probe the queue's channel (for an object, or for ``nbytes`` of room)
+    until attempt() (the call without blocking) stops raising ``nothing``
+    (queue.Empty or queue.Full); at the deadline, attempt() once more, whose
+    exception is the result.  A probe that found room too small for the
+    whole record (nbytes is a lower bound) is retried after a millisecond."""
+    while True:
+        req = _core._AioRequest.chan_probe(q, for_data, nbytes, deadline)
+        outcome = await _wait(req)
+        if outcome == _TIMEDOUT:
+            return attempt()
+        try:
+            return attempt()
+        except nothing:
+            if outcome == _ERROR:
+                _core._aio_chan_check_removed(q)
+            elif not for_data:
+                await asyncio.sleep(0.001)
+
+
+async def queue_get(q: Any, block: bool, timeout: Any) -> Any:
+    """Queue.aget: get() for asyncio."""
+    import queue as stdlib_queue
+    t = check_timeout(timeout) if block else None
+    try:
+        return q.get(False)
+    except stdlib_queue.Empty:
+        if not block:
+            raise
+    if t == 0:
+        return q.get(False)
+    return await _queue_wait(q, True, 0, _deadline(t), lambda: q.get(False), stdlib_queue.Empty)
+
+
+async def queue_put(q: Any, obj: Any, block: bool, timeout: Any) -> None:
+    """Queue.aput: put() for asyncio (a full queue is tried again as room
+    comes; the object is pickled again on each try)."""
+    import pickle
+    import queue as stdlib_queue
+    t = check_timeout(timeout) if block else None
+    try:
+        return q.put(obj, False)  # type: ignore[no-any-return]
+    except stdlib_queue.Full:
+        if not block:
+            raise
+    if t == 0:
+        return q.put(obj, False)  # type: ignore[no-any-return]
+    # The room to wait for: at least the in-band pickle (buffers go beside it).
+    nbytes = len(pickle.dumps(obj, protocol=5, buffer_callback=lambda b: None)) + 16
+    return await _queue_wait(q, False, nbytes, _deadline(t),  # type: ignore[no-any-return]
+                             lambda: q.put(obj, False), stdlib_queue.Full)

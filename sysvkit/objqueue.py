@@ -147,3 +147,19 @@ class Queue(Structure, _core.QueueBase):
 
     def __reduce__(self) -> Tuple[Any, ...]:
         return (type(self).from_id, (self.id,))
+
+    # asyncio twins (sysvkit._aio)
+    async def aget(self, block: bool = True, timeout: Optional[float] = None) -> Any:
+        """get() for asyncio: the same arguments, result and exceptions
+        (queue.Empty); the event loop runs while it waits.  Cancelled, it
+        takes no object."""
+        from . import _aio
+        return await _aio.queue_get(self, block, timeout)
+
+    async def aput(self, obj: Any, block: bool = True, timeout: Optional[float] = None) -> None:
+        """put() for asyncio: the same arguments and exceptions (queue.Full,
+        the pickling error); the event loop runs while it waits for room.
+        Cancelled while waiting, it puts nothing."""
+        from . import _aio
+        await _aio.queue_put(self, obj, block, timeout)
+

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import queue
 import signal
 import textwrap
 import threading
@@ -94,6 +95,8 @@ class Case:
 
     name = ""
     nonblocking: Dict[str, Any] = {}
+    timeout_exc: type = TimeoutError        # what both raise on timeout
+    nonblock_exc: type = BlockingIOError    # ... and when they would wait
 
     def __init__(self, ipc: Any) -> None:
         self.ipc = ipc
@@ -492,9 +495,69 @@ class ChanSendMany(ChanSend):
         assert self.ch.receive_many(100)[-1] == b"new"
 
 
+
+class QueueGet(Case):
+    name = "Queue.aget"
+    nonblocking = {"block": False}
+    timeout_exc = nonblock_exc = queue.Empty
+
+    def __init__(self, ipc: Any) -> None:
+        super().__init__(ipc)
+        self.obj = self.q = ipc.new(sysvkit.Queue, key=IPC_PRIVATE, capacity=4096)
+
+    def wait(self, **kw: Any) -> Awaitable[Any]:
+        return self.q.aget(**kw)
+
+    def blocking(self, **kw: Any) -> Any:
+        return self.q.get(**kw)
+
+    def feed(self) -> None:
+        self.q.put(("fed", 1))
+
+    def check_done(self, result: Any) -> None:
+        assert result == ("fed", 1) and self.q.qsize() == 0
+
+    def check_untouched(self) -> None:
+        assert self.q.qsize() == 1 and self.q.get(block=False) == ("fed", 1)
+
+
+class QueuePut(Case):
+    name = "Queue.aput"
+    nonblocking = {"block": False}
+    timeout_exc = nonblock_exc = queue.Full
+
+    def __init__(self, ipc: Any) -> None:
+        super().__init__(ipc)
+        self.obj = self.q = ipc.new(sysvkit.Queue, key=IPC_PRIVATE, capacity=256)
+        while True:
+            try:
+                self.q.put("f", block=False)
+            except queue.Full:
+                break
+        self.full = self.q.qsize()
+
+    def wait(self, **kw: Any) -> Awaitable[Any]:
+        return self.q.aput("new", **kw)
+
+    def blocking(self, **kw: Any) -> Any:
+        return self.q.put("new", **kw)
+
+    def feed(self) -> None:
+        self.q.get()
+
+    def check_done(self, result: Any) -> None:
+        assert result is None and self.q.qsize() == self.full
+        got = [self.q.get(block=False) for _ in range(self.full)]
+        assert got[-1] == "new"
+
+    def check_untouched(self) -> None:
+        assert self.q.qsize() == self.full - 1
+        assert "new" not in [self.q.get(block=False) for _ in range(self.full - 1)]
+
+
 CASES = [Receive, Send, Op, LongOp, Acquire, WaitZero, LockAcquire, MutexAcquire,
          ReadAcquire, WriteAcquire, EventWait, ChanReceive, ChanReceiveInto, ChanReceiveMany,
-         ChanSend, ChanSendMany]
+         ChanSend, ChanSendMany, QueueGet, QueuePut]
 IDS = [c.name for c in CASES]
 
 
@@ -625,7 +688,7 @@ def test_timeout_equals_the_blocking_call(case: Case) -> None:
     got = run(aoutcome(case.wait(timeout=0.05)))
     took = time.monotonic() - t0
     assert got == want
-    assert want[0] == "raise" and want[1] is TimeoutError or want == ("ok", False)
+    assert want[0] == "raise" and want[1] is case.timeout_exc or want == ("ok", False)
     assert 0.05 <= took < 0.05 + PROMPT
     # and a zero timeout tries once
     assert run(aoutcome(case.wait(timeout=0))) == outcome(lambda: case.blocking(timeout=0))
@@ -633,7 +696,7 @@ def test_timeout_equals_the_blocking_call(case: Case) -> None:
 
 def test_nonblocking_equals_the_blocking_call(case: Case) -> None:
     want = outcome(lambda: case.blocking(**case.nonblocking))
-    assert want[0] == "raise" and want[1] is BlockingIOError or want == ("ok", False)
+    assert want[0] == "raise" and want[1] is case.nonblock_exc or want == ("ok", False)
     assert run(aoutcome(case.wait(**case.nonblocking))) == want
     case.feed()
     case.settle()
