@@ -167,6 +167,28 @@ def _signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
 
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Handle Ctrl-C, SIGTERM and SIGHUP only after the block (starting a
+    worker: a signal in the middle leaves a child that reads half of its
+    start-up data and prints a traceback).  Not by blocking them: a started
+    child would inherit the mask and could not be terminated.  In a thread
+    other than the main one (no handlers there) it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: List[int] = []
+    sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    old = {sig: signal.signal(sig, lambda signum, frame: came.append(signum)) for sig in sigs}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        if came:
+            signal.raise_signal(came[0])     # now, to the handler that was in place
+
+
 def _workdir(made: List[Any]) -> str:
     """A new private directory holding the file that names the objects;
     recorded for removal (after the objects), with no signal in between."""
@@ -276,7 +298,8 @@ def _demo(workers: int, count: int, out: IO[str], seed: int, made: List[Any],
         p = ctx.Process(target=_worker, name="sysvkit-demo-%d" % (i + 1),
                         args=(shm, queue, lock, i + 1, bounds[i], bounds[i + 1], count))
         procs.append(p)     # first, so that cleanup knows it even if start() is interrupted
-        p.start()
+        with _signals_deferred():
+            p.start()
 
     results: List[Dict[str, Any]] = []
     while len(results) < workers:

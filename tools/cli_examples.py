@@ -50,12 +50,30 @@ def _in_own_namespace() -> bool:
 
 
 def _run(args: str, cwd: str) -> str:
-    """``sysvkit ARGS`` (as python -m sysvkit, the installed package) -> its output."""
-    proc = subprocess.run([sys.executable, "-m", "sysvkit", *shlex.split(args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=60)
-    if proc.returncode != 0:
-        raise SystemExit("sysvkit %s failed (%d): %s" % (args, proc.returncode, proc.stderr))
-    return proc.stdout
+    """``sysvkit ARGS`` (as python -m sysvkit, the installed package) -> its output.
+
+    Started with posix_spawn, which shares this process's memory until the
+    exec, and never with fork: a forked child inherits the example segment's
+    attachment and drops it at exec, which stamps the segment's detach time
+    and last pid (subprocess forks on Python 3.9; it uses vfork from 3.10).
+    """
+    argv = [sys.executable, "-m", "sysvkit", *shlex.split(args)]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        old_cwd = os.getcwd()
+        os.chdir(cwd)
+        try:
+            pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=[
+                (os.POSIX_SPAWN_DUP2, out.fileno(), 1), (os.POSIX_SPAWN_DUP2, err.fileno(), 2)])
+        finally:
+            os.chdir(old_cwd)
+        status = os.waitpid(pid, 0)[1]
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise SystemExit("sysvkit %s failed (%d): %s" % (args, code, stderr))
+    return stdout
 
 
 def capture(out_dir: str) -> None:
