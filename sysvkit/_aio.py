@@ -662,7 +662,7 @@ async def chan_send_many(ch: Any, messages: Any, block: bool, timeout: Any) -> i
 
 
 async def _queue_wait(q: Any, for_data: bool, nbytes: int, deadline: float,
-                      attempt: Callable[[], Any], nothing: type) -> Any:
+                      attempt: Callable[[], Any], nothing: "type[BaseException]") -> Any:
     """Probe the queue's channel (for an object, or for ``nbytes`` of room)
     until attempt() (the call without blocking) stops raising ``nothing``
     (queue.Empty or queue.Full); at the deadline, attempt() once more, whose

@@ -148,7 +148,6 @@ class Queue(Structure, _core.QueueBase):
     def __reduce__(self) -> Tuple[Any, ...]:
         return (type(self).from_id, (self.id,))
 
-    # asyncio twins (sysvkit._aio)
     async def aget(self, block: bool = True, timeout: Optional[float] = None) -> Any:
         """get() for asyncio: the same arguments, result and exceptions
         (queue.Empty); the event loop runs while it waits.  Cancelled, it
