@@ -602,6 +602,7 @@ def test_loop_keeps_running_and_wait_completes(case: Case) -> None:
     assert len(gaps) > 20 and max(gaps) < 0.1, "the loop stalled for %.3f s" % max(gaps)
 
 
+@pytest.mark.slow
 def test_wait_sleeps_in_the_kernel(case: Case) -> None:
     """Idle costs nothing: a coroutine waiting a second uses almost no CPU."""
     async def main() -> float:
@@ -650,6 +651,7 @@ def test_wait_for_times_out_promptly_and_consumes_nothing(case: Case) -> None:
     case.check_untouched()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls", CASES, ids=IDS)
 def test_cancel_racing_the_wake_up_loses_nothing(cls: Any, ipc: Any) -> None:
     """Cancel at about the instant the object becomes ready, many times:

@@ -10,6 +10,7 @@ import pytest
 import sysvkit
 
 
+@pytest.mark.slow
 def test_queue_calls_do_not_leak(ipc: Any, rss_flat: Callable[..., int]) -> None:
     q = ipc.new(sysvkit.MessageQueue, key=sysvkit.IPC_PRIVATE)
     payload = b"x" * 100
@@ -26,6 +27,7 @@ def test_queue_calls_do_not_leak(ipc: Any, rss_flat: Callable[..., int]) -> None
     rss_flat(cycle)
 
 
+@pytest.mark.slow
 def test_lock_and_semaphore_calls_do_not_leak(ipc: Any, rss_flat: Callable[..., int]) -> None:
     lock = ipc.new(sysvkit.Lock, key=sysvkit.IPC_PRIVATE)
     s = ipc.new(sysvkit.SemaphoreSet, key=sysvkit.IPC_PRIVATE, count=3, initial=1)

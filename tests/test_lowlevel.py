@@ -1638,6 +1638,7 @@ def _leak_body(q: int, s: int, shmid: int, path: str, absent: int) -> Callable[[
     return once
 
 
+@pytest.mark.slow
 def test_no_leaks_in_core_loop(ipc: Any, new_msq: Callable[..., int], new_sem: Callable[..., int],
                                new_shm: Callable[..., int], tmp_path: Any) -> None:
     if os.environ.get("SYSVKIT_SANITIZER"):

@@ -445,6 +445,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_chaos_holders_killed_at_random_instants(ipc: Any, mutex: Mutex) -> None:
     kills = int(os.environ.get("SYSVKIT_CHAOS_KILLS", "200"))
     shm = ipc.track(sysvkit.SharedMemory(key=IPC_PRIVATE, size=64, create=True))

@@ -527,6 +527,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", METHODS)
 def test_chaos_kill_senders_and_receivers_leaves_no_segment(ipc: Any, method: str) -> None:
     rounds = int(os.environ.get("SYSVKIT_CHAOS_ROUNDS", "25" if method == "fork" else "8"))
@@ -578,6 +579,7 @@ def test_chaos_kill_senders_and_receivers_leaves_no_segment(ipc: Any, method: st
     assert private_segments(pids, {q.id}) == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", METHODS)
 def test_chaos_then_remove_leaves_no_segment(ipc: Any, method: str) -> None:
     q = Queue(key=IPC_PRIVATE, create=True, capacity=1 << 16)
@@ -730,6 +732,7 @@ def test_ctrl_c_interrupts_a_blocked_get(run_py: Any) -> None:
 
 
 # -- hostile memory ------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_fuzz_records_and_slots(ipc: Any, run_py: Any) -> None:
     """Scribbled records and slot tables raise CorruptError (or deliver
     something), never crash; the queue goes on after a damaged record."""

@@ -608,6 +608,7 @@ CHAOS_CHILD = """
 """
 
 
+@pytest.mark.slow
 def test_killed_at_random_instants(rw: RWLock, ipc: Any) -> None:
     # Four processes take and give back read and write holds in a loop,
     # counting their rounds; one of them is SIGKILLed at a random instant,

@@ -5,6 +5,8 @@ asserting no death by a signal)."""
 from __future__ import annotations
 
 import threading
+
+import pytest
 from typing import Any, Callable, List
 
 import sysvkit
@@ -94,6 +96,7 @@ print("survived")
 '''
 
 
+@pytest.mark.slow
 def test_close_racing_with_use_never_crashes(run_py: Callable[..., Any]) -> None:
     for kind in ("shm", "queue", "lock"):
         proc = run_py(RACE, kind, "12", timeout=120)
