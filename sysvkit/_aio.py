@@ -75,9 +75,9 @@ Request = Any               # _core._AioRequest
 def _block_signals() -> None:
     """Process signals go to other threads (the main thread runs handlers);
     only the signal of the waits' timers reaches a worker."""
-    sigs = set(signal.valid_signals())
+    sigs = {int(s) for s in signal.valid_signals()}
     try:
-        sigs.discard(_core._aio_timer_signal())
+        sigs.discard(int(_core._aio_timer_signal()))
     except OSError:
         pass
     try:

@@ -810,7 +810,9 @@ def test_worker_threads_are_reused(ipc: Any) -> None:
             most = max(most, _aio.threads())
         return most
 
-    assert run(main()) <= 2
+    # 50 waits one after another: a few workers at most (one may still be
+    # letting go when the next wait starts on a loaded machine), not 50.
+    assert run(main()) <= 4
 
 
 # -- MessageQueue details ------------------------------------------------------------------------

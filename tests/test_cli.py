@@ -952,7 +952,8 @@ def test_demo_failing_still_removes_its_file_and_objects() -> None:
     assert proc.returncode == 1, err
     assert_gone(ids)
     assert not os.path.exists(os.path.dirname(path))
-    assert not {key for _, key in names.values()} & all_keys()
+    # (Not "no object has those keys": the file's inode, and so its keys,
+    # can be reused at once by another program's new file.)
 
 
 def start_long_demo() -> Tuple["subprocess.Popen[str]", Dict[str, int]]:
