@@ -680,20 +680,47 @@ SEND_LOCK, RECV_LOCK = 64 + 64, 64 + 192     # the locks' words (csrc/channel.h)
 OWNER_DIED = 0x40000000
 
 
-def lock_word(ident: int, offset: int) -> int:
-    return int(struct.unpack("=I", peek(ident, offset, 4))[0])
+def stopped(pid: int) -> bool:
+    with open("/proc/%d/stat" % pid, "rb") as f:
+        return f.read().rsplit(b")", 1)[1].split()[0] in (b"T", b"t")
 
 
-def kill_while_held(proc: Any, ident: int, offset: int) -> bool:
-    """SIGKILL proc as soon as it holds the lock at offset; True if it died holding it."""
-    deadline = time.monotonic() + 30
+def kill_mid_copy(proc: Any, ident: int, offset: int, busy: Callable[[int, int], bool],
+                  feed: Callable[[], None]) -> None:
+    """SIGKILL proc while it holds the lock at offset with busy(head, tail)
+    true, that is, in the middle of its copy.
+
+    The child is stopped first (SIGSTOP) and the state checked again while
+    it cannot move, so the kill lands exactly in the state seen.  When the
+    child is not caught within a moment (it finished before we looked and
+    now sleeps), feed() gives it more work."""
+    deadline = time.monotonic() + 60
     a = ll.shmat(ident)
+
+    def caught() -> bool:
+        word, = struct.unpack("=I", a.read(4, offset))
+        head, = struct.unpack("=Q", a.read(8, HEAD))
+        tail, = struct.unpack("=Q", a.read(8, TAIL))
+        return bool(word & 0x3FFFFFFF) and busy(head, tail)
+
     try:
-        while struct.unpack("=I", a.read(4, offset))[0] == 0:
-            assert time.monotonic() < deadline, "the child never took the lock"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.join()
-        return bool(struct.unpack("=I", a.read(4, offset))[0] & OWNER_DIED)
+        fed = time.monotonic()
+        while True:
+            assert time.monotonic() < deadline, "the child was never caught mid-copy"
+            if caught():
+                os.kill(proc.pid, signal.SIGSTOP)
+                while not stopped(proc.pid):
+                    time.sleep(0.0001)
+                if caught():
+                    os.kill(proc.pid, signal.SIGKILL)
+                    proc.join()
+                    word, = struct.unpack("=I", a.read(4, offset))
+                    assert word & OWNER_DIED
+                    return
+                os.kill(proc.pid, signal.SIGCONT)
+            elif time.monotonic() - fed > 0.3:
+                feed()
+                fed = time.monotonic()
     finally:
         ll.shmdt(a)
 
@@ -714,16 +741,18 @@ while True:
     out = multiprocessing.get_context(method).SimpleQueue()
     p = start(method, code, ch, size, out)
     assert out.get() == "sent"
-    assert len(ch.receive(timeout=60)) == size        # now it copies the next one
-    died_holding = kill_while_held(p, ch.id, SEND_LOCK)
+    first = ch.receive(timeout=60)             # now it copies the next one
+    assert len(first) == size
+
+    def feed() -> None:                        # it finished: take that one too
+        assert ch.receive(timeout=5) == first
+
+    # Caught holding the send lock with nothing published: mid-copy.
+    kill_mid_copy(p, ch.id, SEND_LOCK, lambda head, tail: head == tail, feed)
     t0 = time.monotonic()
-    ch.send(b"after", timeout=5)                       # the lock is taken over at once
+    ch.send(b"after", timeout=5)               # the lock is taken over at once
     assert time.monotonic() - t0 < 1
-    got = ch.receive(timeout=5)
-    if died_holding:
-        assert got == b"after"                         # its message is lost, nothing torn
-    else:
-        assert len(got) == size and ch.receive(timeout=5) == b"after"
+    assert ch.receive(timeout=5) == b"after"   # its message is lost, nothing torn
     assert len(ch) == 0
 
 
@@ -740,18 +769,23 @@ while True:
     out = multiprocessing.get_context(method).SimpleQueue()
     p = start(method, code, ch, out)
     assert out.get() == "ready"
-    msgs = [os.urandom(size), os.urandom(size)]
-    time.sleep(0.1)
-    ch.send(msgs[0])
-    died_holding = kill_while_held(p, ch.id, RECV_LOCK)
-    ch.send(msgs[1])
+    sent: List[bytes] = []
+
+    def feed() -> None:
+        sent.append(os.urandom(size))
+        ch.send(sent[-1], timeout=5)
+
+    feed()
+    # Caught holding the receive lock with a record still at head: mid-copy.
+    kill_mid_copy(p, ch.id, RECV_LOCK, lambda head, tail: head != tail, feed)
+    ch.send(b"last", timeout=5)
     t0 = time.monotonic()
-    got = [ch.receive(timeout=5) for _ in range(len(ch))]
+    got = [ch.receive(timeout=5)]
+    while got[-1] != b"last":
+        got.append(ch.receive(timeout=5))
     assert time.monotonic() - t0 < 1
-    if died_holding:
-        assert got == msgs                              # the first stayed for us
-    else:
-        assert got in ([msgs[1]], msgs)
+    # The one it was copying (and any fed after it) stayed for us, in order.
+    assert len(got) >= 2 and got[:-1] == sent[len(sent) - len(got) + 1:]
     assert len(ch) == 0
 
 
