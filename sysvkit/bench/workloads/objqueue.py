@@ -146,7 +146,11 @@ def _transports(stack: contextlib.ExitStack, obj: Any, nbytes: int
         snd, rcv = psm.create_shared_memory_pair(ctx=FORK)
         stack.callback(rcv.close)
         stack.callback(snd.close)
-        add(PY_SHM, snd.put, rcv.get, snd.wait_for_all_ack)
+
+        def release() -> None:        # the producer frees the blocks it made before _exit
+            snd.wait_for_all_ack()
+            snd.close()
+        add(PY_SHM, snd.put, rcv.get, release)
     msg = 16 + len(pickle.dumps(obj, 5)) if not big else nbytes
 
     def floor(n: int) -> float:
