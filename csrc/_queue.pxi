@@ -668,7 +668,9 @@ cdef class QueueBase(ChannelBase):
         return (i, gen, svk_q_load_id(&s.shmid), s.creator, s.size, length)
 
     cdef object _q_read_spill(self, tuple t):
-        """Attach the spill, mark it removed, free its slot, copy it out once."""
+        """Attach the spill, mark it removed, free its slot, copy it out once
+        (its pages mapped in one pass first: a fresh attach faults page by
+        page otherwise)."""
         cdef uint32_t i = t[0], pid = <uint32_t>getpid()
         cdef uint64_t gen = t[1], size = t[4], length = t[5], plen
         cdef int shmid = t[2]
@@ -723,13 +725,13 @@ cdef class QueueBase(ChannelBase):
                     dst = PyByteArray_AS_STRING(out)
                 with nogil:
                     _q_fresh(dst, plen, False)
-                    memcpy(dst, addr + SVK_Q_SPILL_HEAD + SVK_Q_HEAD, plen)
+                    svk_copy_out(dst, addr + SVK_Q_SPILL_HEAD + SVK_Q_HEAD, plen, 1)
             elif kind == SVK_Q_PICKLE:
                 out = PyByteArray_FromStringAndSize(NULL, length)
                 dst = PyByteArray_AS_STRING(out)
                 with nogil:
                     _q_fresh(dst, length, False)
-                    memcpy(dst, addr + SVK_Q_SPILL_HEAD, length)
+                    svk_copy_out(dst, addr + SVK_Q_SPILL_HEAD, length, 1)
             else:
                 raise CorruptError("%s: a big object of unknown kind %d" % (self._name(), kind))
         finally:
