@@ -1,9 +1,10 @@
-"""Workload "aio": the time from a send (release) in another process to the return of a waiting coroutine (``await q.areceive()``, ``await sem.aacquire()``), beside the blocking call's wake-up and a blocking call in run_in_executor, measured in turns."""
+"""Workload "aio": the time from a send (release) in another process to the return of a waiting coroutine (``await q.areceive()``, ``await sem.aacquire()``), beside the blocking call's wake-up, a blocking call in run_in_executor, and asyncio's own wake-up on a pipe, measured in turns."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import struct
 import time
 from typing import Any, Callable, Dict, Iterator, List, Tuple
@@ -22,14 +23,17 @@ SK_ACQUIRE = "Semaphore.acquire"
 SK_AACQUIRE = "Semaphore.aacquire"
 CH_RECEIVE = "Channel.receive"
 CH_ARECEIVE = "Channel.areceive"
+PIPE_READER = "pipe read in loop.add_reader"
 TRANSPORTS = [SK_RECEIVE, SK_ARECEIVE, EXECUTOR, SK_ACQUIRE, SK_AACQUIRE, CH_RECEIVE,
-              CH_ARECEIVE]
+              CH_ARECEIVE, PIPE_READER]
 
 
-def _serve(qid: int, semid: int, readyid: int, stampid: int, chid: int) -> Callable[[], Loop]:
+def _serve(qid: int, semid: int, readyid: int, stampid: int, chid: int,
+           pipe_w: int) -> Callable[[], Loop]:
     """The child's side: for each round, once the parent says it is about to
     wait, pause, note the time and wake it (a message that carries the time,
-    or a release followed by the time on another queue)."""
+    or a release followed by the time on another queue, or the time written
+    to a pipe)."""
     def make() -> Loop:
         from ... import Channel, MessageQueue, Semaphore
         q, ready, stamps = (MessageQueue.from_id(i) for i in (qid, readyid, stampid))
@@ -45,6 +49,8 @@ def _serve(qid: int, semid: int, readyid: int, stampid: int, chid: int) -> Calla
                     q.send(_STAMP.pack(t))
                 elif kind == 3:
                     ch.send(_STAMP.pack(t))
+                elif kind == 4:
+                    os.write(pipe_w, _STAMP.pack(t))
                 else:
                     sem.release()
                     stamps.send(_STAMP.pack(t))
@@ -66,6 +72,9 @@ def run(st: Settings) -> Iterator[Result]:
         for obj in (q, ready, stamps, sem, ch):
             stack.callback(obj.remove)
         stack.callback(ch.close)
+        pipe_r, pipe_w = os.pipe()
+        stack.callback(os.close, pipe_r)
+        stack.callback(os.close, pipe_w)
 
         def blocking_receive() -> float:
             ready.send(b"", 1)
@@ -106,6 +115,23 @@ def run(st: Settings) -> Iterator[Result]:
             data = await ch.areceive()
             return clock() - float(_STAMP.unpack(data)[0])
 
+        async def pipe_reader() -> float:
+            # asyncio's own wake-up on a file descriptor, with no thread:
+            # the floor of any design that wakes the loop through one.
+            loop = asyncio.get_running_loop()
+            fut = loop.create_future()
+
+            def readable() -> None:
+                if not fut.done():
+                    fut.set_result(os.read(pipe_r, 8))
+            loop.add_reader(pipe_r, readable)
+            try:
+                ready.send(b"", 4)
+                data = await fut
+            finally:
+                loop.remove_reader(pipe_r)
+            return clock() - float(_STAMP.unpack(data)[0])
+
         kinds: List[Tuple[str, Callable[[], Any], bool]] = [
             (SK_RECEIVE, blocking_receive, False),
             (SK_ARECEIVE, async_receive, True),
@@ -114,6 +140,7 @@ def run(st: Settings) -> Iterator[Result]:
             (SK_AACQUIRE, async_acquire, True),
             (CH_RECEIVE, blocking_channel, False),
             (CH_ARECEIVE, async_channel, True),
+            (PIPE_READER, pipe_reader, True),
         ]
         got: Dict[str, List[float]] = {name: [] for name, _, _ in kinds}
 
@@ -122,10 +149,10 @@ def run(st: Settings) -> Iterator[Result]:
                 for name, fn, is_async in kinds:
                     got[name].append(await fn() if is_async else fn())
 
-        with child(st, serve=_serve(q.id, sem.id, ready.id, stamps.id, ch.id)) as other:
+        with child(st, serve=_serve(q.id, sem.id, ready.id, stamps.id, ch.id, pipe_w)) as other:
             other.send(("loop", n * len(kinds)))
             with armed():
                 asyncio.run(rounds())
             other.recv()
     for name, _, _ in kinds:
-        yield latency(w, g, name, got[name][4:], 1, reference=name == EXECUTOR)
+        yield latency(w, g, name, got[name][4:], 1, reference=name in (EXECUTOR, PIPE_READER))
