@@ -199,9 +199,10 @@ def test_chaos_sigkill_senders_and_receivers(ipc: Any, tmp_path: Path, method: s
     time.sleep(0.5 if method == "spawn" else 0.1)
     for _ in range(kills):
         time.sleep(rnd.uniform(0.005, 0.08))
-        for group in (senders, receivers):
+        for role, group in (("sender", senders), ("receiver", receivers)):
             for slot, entry in group.items():      # nobody stalled or failed meanwhile
-                assert entry[0].exitcode is None, "a survivor exited with %s" % entry[0].exitcode
+                assert entry[0].exitcode is None, "a surviving %s exited with %s" % (
+                    role, entry[0].exitcode)
         if rnd.random() < 0.5:
             slot = rnd.randrange(3)
             p, sid = senders[slot]
