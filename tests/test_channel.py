@@ -677,7 +677,7 @@ def test_handler_exception_propagates(ipc: Any) -> None:
 
 # -- kill -9 -----------------------------------------------------------------------------
 SEND_LOCK, RECV_LOCK = 64 + 64, 64 + 192     # the locks' words (csrc/channel.h)
-OWNER_DIED = 0x40000000
+OWNER_DIED, TID_MASK = 0x40000000, 0x3FFFFFFF   # futex lock word bits
 
 
 def stopped(pid: int) -> bool:
@@ -701,7 +701,7 @@ def kill_mid_copy(proc: Any, ident: int, offset: int, busy: Callable[[int, int],
         word, = struct.unpack("=I", a.read(4, offset))
         head, = struct.unpack("=Q", a.read(8, HEAD))
         tail, = struct.unpack("=Q", a.read(8, TAIL))
-        return bool(word & 0x3FFFFFFF) and busy(head, tail)
+        return bool(word & TID_MASK) and busy(head, tail)
 
     try:
         fed = time.monotonic()
